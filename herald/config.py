@@ -1,0 +1,257 @@
+"""Herald's configuration: one settings object (``HERALD_*``) and the channels file.
+
+The channels file is TOML; a value ``${NAME}`` is read from the environment so
+the file itself holds no secret. Secrets become :class:`pydantic.SecretStr`, so
+they print as ``**********`` in logs, tables and exceptions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from herald.errors import ConfigError
+
+
+def default_data_dir() -> Path:
+    """Where the embedded Redis keeps its data: ``$XDG_DATA_HOME/herald``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "herald"
+
+
+class InDoubtPolicy(StrEnum):
+    """What to do when a send may have reached a provider that does not dedupe."""
+
+    AT_LEAST_ONCE = "at_least_once"
+    AT_MOST_ONCE = "at_most_once"
+
+
+class Settings(BaseSettings):
+    """Every ``HERALD_*`` variable (CONTRACT §6), typed, with its default."""
+
+    model_config = SettingsConfigDict(env_prefix="HERALD_", extra="ignore")
+
+    broker_url: str | None = None
+    redis_url: str | None = None
+    channels_file: Path = Path("channels.toml")
+    snippets_file: Path = Path("snippets.toml")
+    events_stream: str = "herald:events"
+    timezone: str = "UTC"
+    retry_max_attempts: int = Field(default=8, ge=1)
+    retry_max_age_s: float = Field(default=3600, gt=0)
+    retry_backoff_s: float = Field(default=1, gt=0)
+    retry_backoff_max_s: float = Field(default=300, gt=0)
+    #: Waits up to this long are retried inside the call; longer ones go back to the queue.
+    retry_inline_max_s: float = Field(default=2, ge=0)
+    in_doubt: InDoubtPolicy = InDoubtPolicy.AT_LEAST_ONCE
+    #: How long a job's delivery record is kept (default 7 days).
+    state_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
+    #: How long one worker may hold a job before another copy may take it over.
+    lease_s: int = Field(default=120, gt=0)
+    #: Embedded Redis data folder, used when no broker is set.
+    data_dir: Path = Field(default_factory=default_data_dir)
+    worker_pool: Literal["threads", "prefork", "gevent", "eventlet", "solo"] = "threads"
+    worker_concurrency: int = Field(default=32, ge=1)
+    #: Provider HTTP timeouts, in seconds.
+    http_connect_timeout_s: float = 5.0
+    http_timeout_s: float = 15.0
+
+
+class ChannelType(StrEnum):
+    """The channel types Herald can send through (CONTRACT §6)."""
+
+    WHATSAPP = "whatsapp"
+    MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
+    TELEGRAM = "telegram"
+    TWILIO_SMS = "twilio_sms"
+    EMAIL_SMTP = "email_smtp"
+    SENDGRID = "sendgrid"
+    LINE = "line"
+    VIBER = "viber"
+    CUSTOM = "custom"
+
+
+class _Channel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")] | None = None
+
+
+class WhatsAppChannel(_Channel):
+    """WhatsApp Cloud API number."""
+
+    type: Literal[ChannelType.WHATSAPP]
+    phone_number_id: str
+    access_token: SecretStr
+
+
+class MessengerChannel(_Channel):
+    """Facebook Messenger page."""
+
+    type: Literal[ChannelType.MESSENGER]
+    page_id: str
+    page_access_token: SecretStr
+
+
+class InstagramChannel(_Channel):
+    """Instagram professional account."""
+
+    type: Literal[ChannelType.INSTAGRAM]
+    page_id: str
+    access_token: SecretStr
+
+
+class TelegramChannel(_Channel):
+    """Telegram bot."""
+
+    type: Literal[ChannelType.TELEGRAM]
+    bot_token: SecretStr
+
+
+class TwilioSmsChannel(_Channel):
+    """Twilio Programmable Messaging."""
+
+    type: Literal[ChannelType.TWILIO_SMS]
+    account_sid: str
+    auth_token: SecretStr
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+
+
+class SmtpChannel(_Channel):
+    """An SMTP server."""
+
+    type: Literal[ChannelType.EMAIL_SMTP]
+    host: str
+    port: int = 587
+    username: str | None = None
+    password: SecretStr | None = None
+    from_address: str
+    security: Literal["starttls", "tls", "none"] = "starttls"
+
+
+class SendGridChannel(_Channel):
+    """SendGrid v3 mail send."""
+
+    type: Literal[ChannelType.SENDGRID]
+    api_key: SecretStr
+    from_address: str
+
+
+class LineChannel(_Channel):
+    """LINE Messaging API channel."""
+
+    type: Literal[ChannelType.LINE]
+    channel_access_token: SecretStr
+
+
+class ViberChannel(_Channel):
+    """Viber bot."""
+
+    type: Literal[ChannelType.VIBER]
+    auth_token: SecretStr
+    sender_name: Annotated[str, Field(max_length=28)]
+
+
+class CustomChannel(_Channel):
+    """A webhook that follows Standard Webhooks."""
+
+    type: Literal[ChannelType.CUSTOM]
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+    secret: SecretStr
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, secret: SecretStr) -> SecretStr:
+        if not secret.get_secret_value().startswith("whsec_"):
+            raise ValueError("secret must look like whsec_<base64 key>")
+        return secret
+
+
+ChannelConfig = Annotated[
+    WhatsAppChannel
+    | MessengerChannel
+    | InstagramChannel
+    | TelegramChannel
+    | TwilioSmsChannel
+    | SmtpChannel
+    | SendGridChannel
+    | LineChannel
+    | ViberChannel
+    | CustomChannel,
+    Field(discriminator="type"),
+]
+
+
+class _ChannelsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(value: Any, where: str, env: dict[str, str], missing: list[str]) -> Any:
+    """Replace ``${NAME}`` references in every string of ``value``."""
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}", env, missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, where, env, missing) for v in value]
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                missing.append(f"{where} needs ${{{name}}}")
+                return ""
+            return env[name]
+
+        return _ENV_REF.sub(sub, value)
+    return value
+
+
+def parse_channels(text: str, env: dict[str, str] | None = None) -> dict[str, ChannelConfig]:
+    """Parse a channels TOML document, expanding ``${ENV}`` references."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"channels file is not valid TOML: {exc}") from exc
+    missing: list[str] = []
+    doc = _expand(doc, "channels", dict(os.environ) if env is None else env, missing)
+    if missing:
+        raise ConfigError("unset environment variables: " + "; ".join(missing))
+    tables = doc.get("channels", {})
+    if isinstance(tables, dict):
+        for channel_id, table in tables.items():
+            if isinstance(table, dict):
+                table["id"] = channel_id
+    try:
+        return _ChannelsFile.model_validate(doc).channels
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ConfigError("invalid channels file: " + "; ".join(problems)) from exc
+
+
+def load_channels(path: Path, env: dict[str, str] | None = None) -> dict[str, ChannelConfig]:
+    """Read the channels file; a missing file is an empty set of channels."""
+    if not path.exists():
+        return {}
+    return parse_channels(path.read_text(encoding="utf-8"), env)
+
+
+def redact_url(url: str) -> str:
+    """A URL with any password replaced, for logs and tables."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1****@", url)

@@ -1,0 +1,35 @@
+"""Names other services rely on: task names, the queue, and every Redis key Herald writes."""
+
+from __future__ import annotations
+
+SEND_TASK = "herald.send_message"
+INTERACTION_TASK = "herald.record_interaction"
+DEFAULT_QUEUE = "herald"
+
+EVENT_SENT = "message.sent"
+EVENT_FAILED = "message.failed"
+
+#: Stream of refused payloads (fields ``task``, ``raw``, ``reason``).
+DEAD_STREAM = "herald:dead"
+
+#: Delivery record of one job (a hash: ``state``, ``attempts``, ``ids`` ...).
+JOB_KEY = "herald:job:{job_id}"
+#: Lease held while one worker is talking to the provider for a job.
+LEASE_KEY = "herald:lease:{job_id}"
+#: Interactions recorded for a contact: hash of channel_id -> JSON {at, identifier}.
+INTERACTIONS_KEY = "herald:contact:{contact_id}:interactions"
+
+
+def job_key(job_id: str) -> str:
+    """The delivery record key of ``job_id``."""
+    return JOB_KEY.format(job_id=job_id)
+
+
+def lease_key(job_id: str) -> str:
+    """The in-flight lease key of ``job_id``."""
+    return LEASE_KEY.format(job_id=job_id)
+
+
+def interactions_key(contact_id: str) -> str:
+    """The interactions hash of ``contact_id``."""
+    return INTERACTIONS_KEY.format(contact_id=contact_id)

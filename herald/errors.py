@@ -1,0 +1,162 @@
+"""Herald's one error tree.
+
+Every failure a send can meet is one of these, and each carries the outcome
+``code`` of the public contract (CONTRACT §5), whether it is ``retryable``, and
+the provider's own code when a provider answered::
+
+    HeraldError                      root; never raised itself
+    ├── ConfigError                  the settings or the channels file are unusable
+    └── SendError                    a job cannot be (or was not) delivered
+        ├── PermanentError           retrying cannot help: fail the job now
+        │   ├── InvalidJob           invalid_job: the job breaks the contract
+        │   ├── UnknownChannel       unknown_channel: names no configured channel
+        │   ├── NoChannel            no_channel: the contact has no usable channel
+        │   ├── WindowClosed         window_closed: the messaging window is closed
+        │   ├── AuthFailed           auth_failed: credentials invalid or expired
+        │   ├── RecipientUnavailable recipient_unavailable
+        │   ├── InvalidContent       invalid_content: the rendered message is refused
+        │   ├── QuotaExceeded        rate_limited, but a quota: do not retry
+        │   └── InternalError        internal: a bug of Herald's
+        └── TransientError           worth another attempt later
+            ├── RateLimited          rate_limited (may carry the provider's wait hint)
+            └── ProviderUnavailable  provider_unavailable: 5xx, timeouts, resets
+
+Messages are for people and never hold a secret: adapters build them from
+sanitised text only.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class HeraldError(Exception):
+    """Root of every exception Herald raises on purpose."""
+
+
+class ConfigError(HeraldError):
+    """Raised when the settings or the channels file cannot be used."""
+
+
+class SendError(HeraldError):
+    """Raised when a job cannot be delivered; carries the outcome error fields."""
+
+    code: ClassVar[str] = "internal"
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider_code: str | None = None,
+        retry_after: float | None = None,
+        in_doubt: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider_code = provider_code
+        #: Seconds the provider asked us to wait (Retry-After and friends).
+        self.retry_after = retry_after
+        #: The request may have reached the provider (written, then no clear answer).
+        self.in_doubt = in_doubt
+
+    def as_error(self) -> dict[str, object]:
+        """The ``error`` object of an outcome event."""
+        return {
+            "code": self.code,
+            "retryable": self.retryable,
+            "message": self.message,
+            "provider_code": self.provider_code,
+        }
+
+
+class PermanentError(SendError):
+    """Raised when retrying cannot help; the job fails now."""
+
+
+class TransientError(SendError):
+    """Raised when a later attempt may succeed."""
+
+    code = "provider_unavailable"
+    retryable = True
+
+
+class InvalidJob(PermanentError):
+    """Raised when a job does not follow the contract (CONTRACT §3)."""
+
+    code = "invalid_job"
+
+
+class UnknownChannel(PermanentError):
+    """Raised when a job names a channel that is not in the channels file."""
+
+    code = "unknown_channel"
+
+
+class NoChannel(PermanentError):
+    """Raised when the contact has no identifier on any usable channel."""
+
+    code = "no_channel"
+
+
+class WindowClosed(PermanentError):
+    """Raised when the channel's messaging window forbids this message."""
+
+    code = "window_closed"
+
+
+class AuthFailed(PermanentError):
+    """Raised when the provider refuses our credentials or the account may not send."""
+
+    code = "auth_failed"
+
+
+class RecipientUnavailable(PermanentError):
+    """Raised when the recipient cannot receive messages on this channel."""
+
+    code = "recipient_unavailable"
+
+
+class InvalidContent(PermanentError):
+    """Raised when the rendered message breaks a channel's limits or is refused."""
+
+    code = "invalid_content"
+
+
+class QuotaExceeded(PermanentError):
+    """Raised when a provider quota (not a rate) is exhausted."""
+
+    code = "rate_limited"
+
+
+class InternalError(PermanentError):
+    """Raised when Herald itself failed; the message says what, never a secret."""
+
+    code = "internal"
+
+
+class RateLimited(TransientError):
+    """Raised when the provider (or Herald's shared limiter) asks us to slow down."""
+
+    code = "rate_limited"
+
+
+class ProviderUnavailable(TransientError):
+    """Raised on 5xx answers, timeouts, resets and refused connections."""
+
+    code = "provider_unavailable"
+
+
+#: Every code of CONTRACT §5, in the contract's order.
+ERROR_CODES: tuple[str, ...] = (
+    "invalid_job",
+    "unknown_channel",
+    "no_channel",
+    "window_closed",
+    "auth_failed",
+    "recipient_unavailable",
+    "invalid_content",
+    "rate_limited",
+    "provider_unavailable",
+    "internal",
+)
