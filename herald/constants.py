@@ -6,6 +6,10 @@ SEND_TASK = "herald.send_message"
 INTERACTION_TASK = "herald.record_interaction"
 DEFAULT_QUEUE = "herald"
 
+#: Seconds a delivered, unacked message stays invisible before Redis hands it out again.
+#: It must exceed every retry countdown: those are clamped to half of it.
+VISIBILITY_TIMEOUT_S = 1800
+
 EVENT_SENT = "message.sent"
 EVENT_FAILED = "message.failed"
 

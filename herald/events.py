@@ -62,7 +62,7 @@ class OutcomeEvent(BaseModel):
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> OutcomeEvent:
         """Read an entry back from the stream."""
-        return cls(event=fields["event"], job_id=fields["job_id"], data=json.loads(fields["data"]))  # type: ignore[arg-type]
+        return cls(event=fields["event"], job_id=fields["job_id"], data=json.loads(fields["data"]))
 
 
 def event_name(outcome: Literal["sent", "failed"]) -> Literal["message.sent", "message.failed"]:
@@ -70,9 +70,9 @@ def event_name(outcome: Literal["sent", "failed"]) -> Literal["message.sent", "m
     return EVENT_SENT if outcome == "sent" else EVENT_FAILED  # type: ignore[return-value]
 
 
-def next_step(outcome: Literal["sent", "failed"], failure_branch: bool) -> Literal[
-    "success", "failure", "end"
-]:
+def next_step(
+    outcome: Literal["sent", "failed"], failure_branch: bool
+) -> Literal["success", "failure", "end"]:
     """Where the workflow goes on: success, the failure branch, or the end of the run."""
     if outcome == "sent":
         return "success"

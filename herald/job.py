@@ -135,7 +135,12 @@ class CustomPayload(Strict):
 
 DefaultMessage = Annotated[TextMessage | MediaMessage, Field(discriminator="type")]
 ChannelResponse = Annotated[
-    TextMessage | MediaMessage | EmailMessage | WhatsAppTemplate | MessengerTemplate | CustomPayload,
+    TextMessage
+    | MediaMessage
+    | EmailMessage
+    | WhatsAppTemplate
+    | MessengerTemplate
+    | CustomPayload,
     Field(discriminator="type"),
 ]
 AnyMessage = (

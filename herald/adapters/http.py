@@ -2,9 +2,10 @@
 
 One ``httpx.Client`` shared by hundreds of concurrent sends collapses (httpcore's
 pool does O(N^2) work per request), and building one costs ~17 ms of CPU. So each
-channel keeps a small free list of clients, built on first need and reused: a
-send borrows a client, uses it, and puts it back. Safe under threads and gevent
-(``queue.LifoQueue`` is patched by gevent's monkey-patching).
+channel keeps a free list of clients, built on first need and reused: a send borrows
+a client for its request and puts it back, so no client is shared by concurrent
+requests. The clients of a pool share one SSL context, the expensive part. Safe under
+threads and gevent (``queue.LifoQueue`` is patched by gevent's monkey-patching).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import httpx
 
 from herald.errors import ProviderUnavailable
 
-#: Connections one pooled client keeps per host.
-CONNECTIONS_PER_CLIENT = 8
+#: A client serves one send at a time, so it needs few connections.
+CONNECTIONS_PER_CLIENT = 2
 
 
 class ClientPool:
@@ -40,13 +41,16 @@ class ClientPool:
             max_keepalive_connections=CONNECTIONS_PER_CLIENT,
         )
         self._auth = auth
+        self._ssl = httpx.create_ssl_context()
         self._free: queue.LifoQueue[httpx.Client] = queue.LifoQueue()
         self._all: list[httpx.Client] = []
         self._lock = threading.Lock()
         self._max = max_clients
 
     def _build(self) -> httpx.Client:
-        client = httpx.Client(timeout=self._timeout, limits=self._limits, auth=self._auth)
+        client = httpx.Client(
+            timeout=self._timeout, limits=self._limits, auth=self._auth, verify=self._ssl
+        )
         with self._lock:
             self._all.append(client)
         return client
@@ -76,7 +80,9 @@ class ClientPool:
                 return client.request(method, url, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # The request never left: nothing can have been processed.
-                raise ProviderUnavailable(f"{what}: could not connect ({type(exc).__name__})") from exc
+                raise ProviderUnavailable(
+                    f"{what}: could not connect ({type(exc).__name__})"
+                ) from exc
             except httpx.TransportError as exc:
                 # Written, then no clear answer: the provider may have processed it.
                 raise ProviderUnavailable(

@@ -1,0 +1,36 @@
+"""The snippet library: ``/name`` shortcuts from ``HERALD_SNIPPETS_FILE`` (TOML)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from herald.errors import ConfigError
+
+NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def parse_snippets(text: str) -> dict[str, str]:
+    """Parse a snippets TOML document: one ``[snippets]`` table of ``name = "text"``."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"snippets file is not valid TOML: {exc}") from exc
+    table = doc.get("snippets", {})
+    if not isinstance(table, dict):
+        raise ConfigError("snippets file: [snippets] must be a table")
+    for name, value in table.items():
+        if not NAME.match(name) or not isinstance(value, str):
+            raise ConfigError(
+                f"snippets file: {name!r} must be a name of letters, digits, _ or -"
+                " with a text value"
+            )
+    return dict(table)
+
+
+def load_snippets(path: Path) -> dict[str, str]:
+    """Read the snippets file; a missing file is an empty library."""
+    if not path.exists():
+        return {}
+    return parse_snippets(path.read_text(encoding="utf-8"))

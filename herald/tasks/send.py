@@ -1,0 +1,42 @@
+"""``herald.send_message``: hand the payload to the pipeline, then ack or re-queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+
+from herald import runtime
+from herald.constants import SEND_TASK
+from herald.pipeline import RetryLater
+from herald.retry import clamp_countdown
+
+
+def _job_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The ``job`` however the producer passed it; anything malformed becomes the payload
+    itself, so the pipeline refuses it with ``invalid_job`` instead of a TypeError."""
+    if not args and set(kwargs) == {"job"}:
+        return kwargs["job"]
+    if len(args) == 1 and not kwargs:
+        return args[0]
+    return {"__malformed_call__": {"args": list(args), "kwargs": kwargs}}
+
+
+def register_send_message(app: Celery) -> None:
+    """Register the send task on ``app``."""
+
+    @app.task(  # type: ignore[untyped-decorator]
+        name=SEND_TASK,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        ignore_result=True,
+        max_retries=None,
+        # The job is visible in Flower by id only; its content may hold personal data.
+        argsrepr="()",
+    )
+    def send_message(self: Task, *args: Any, **kwargs: Any) -> None:
+        """Send one message; exactly one outcome event per job_id."""
+        step = runtime.sender().send(_job_argument(args, kwargs), task_id=self.request.id)
+        if isinstance(step, RetryLater):
+            raise self.retry(countdown=clamp_countdown(step.countdown), max_retries=None)

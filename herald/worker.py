@@ -1,0 +1,97 @@
+"""The Celery app: ``celery -A herald.worker worker`` starts a Herald worker.
+
+Configuration is resolved lazily, when Celery first reads it, so importing this module
+starts nothing; the broker comes from ``HERALD_BROKER_URL`` or the embedded Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_init
+
+from herald.config import Settings, load_channels
+from herald.constants import DEFAULT_QUEUE, VISIBILITY_TIMEOUT_S
+from herald.errors import ConfigError
+from herald.runtime import resolve_urls
+from herald.tasks import register_tasks
+
+log = logging.getLogger("herald.worker")
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings, each chosen on purpose (see docs/operations.md)."""
+    urls = resolve_urls(settings)
+    transport = {
+        # Longer than any retry countdown (clamped to half of it), see herald.retry.
+        "visibility_timeout": VISIBILITY_TIMEOUT_S,
+        # Every late ack needs a channel connection: kombu's default of 10 fails acks
+        # ("Couldn't ack") past 10 busy slots and the messages are redelivered.
+        "max_connections": 2 * settings.worker_concurrency + 10,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 10,
+        "socket_keepalive": True,
+        "health_check_interval": 25,
+    }
+    return {
+        "broker_url": urls.broker,
+        "broker_transport_options": transport,
+        "broker_connection_retry_on_startup": True,  # reconnect rather than die
+        "broker_connection_max_retries": None,
+        # JSON only: a pickle/YAML/msgpack message is refused unread and logged.
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        # Herald's own record (state + outcome stream) is the result: no result backend.
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_default_queue": DEFAULT_QUEUE,
+        # Ack after the task ran, so a worker that dies mid-send leaves the message to be
+        # redelivered; the per-job lease and terminal state make the copy harmless.
+        "task_acks_late": True,
+        # Without this a killed pool child's message is acked and lost (celery#1628).
+        "task_reject_on_worker_lost": True,
+        # Hold only what runs: prefetched-but-unacked messages wait out the visibility
+        # timeout after a crash.
+        "worker_prefetch_multiplier": 1,
+        # On connection loss the running send finishes; its redelivered copy finds the
+        # lease or the terminal state. Set explicitly: the default changes in Celery 6.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        # Warm shutdown (SIGTERM) finishes in-flight sends and puts ETA messages back.
+        "worker_soft_shutdown_timeout": 60.0,
+        "worker_enable_soft_shutdown_on_idle": True,
+        # Task events on, so Flower sees every task.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_pool": settings.worker_pool,
+        "worker_concurrency": settings.worker_concurrency,
+        "worker_hijack_root_logger": False,
+        "enable_utc": True,
+    }
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    """A Celery app with Herald's tasks; configuration is read on first use."""
+    app = Celery("herald", set_as_current=False)
+    app.add_defaults(lambda: celery_config(settings or Settings()))
+    register_tasks(app)
+    return app
+
+
+app = create_app()
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _check_channels(sender: Any = None, **_: Any) -> None:
+    """Refuse to start a worker on an unusable channels file, with a clear message."""
+    settings = Settings()
+    try:
+        from herald.adapters import adapter_class
+
+        for channel in load_channels(settings.channels_file).values():
+            adapter_class(channel)
+    except ConfigError as exc:
+        log.critical("herald: %s (%s)", exc, settings.channels_file)
+        raise SystemExit(f"herald: {exc} ({settings.channels_file})") from exc
