@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from herald.constants import DEFAULT_QUEUE
 from herald.errors import ConfigError
 
 
@@ -43,6 +44,8 @@ class Settings(BaseSettings):
     channels_file: Path = Path("channels.toml")
     snippets_file: Path = Path("snippets.toml")
     events_stream: str = "herald:events"
+    #: The queue workers consume and ``herald send`` publishes to.
+    queue: str = DEFAULT_QUEUE
     timezone: str = "UTC"
     retry_max_attempts: int = Field(default=8, ge=1)
     retry_max_age_s: float = Field(default=3600, gt=0)

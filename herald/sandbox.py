@@ -22,6 +22,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -384,7 +385,10 @@ class Sandbox:
         host, port = self._server.server_address[:2]
         self.url = f"http://{host!s}:{port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="herald-sandbox", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # how long stop() waits for the loop
+            name="herald-sandbox",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -473,7 +477,11 @@ class Sandbox:
         with self._lock:
             queue = self._scripted.get(entry.provider)
             scripted = queue.popleft() if queue else None
-        answer = scripted or entry.handler(self, Incoming(method, bare, headers, body, match))
+        try:
+            answer = scripted or entry.handler(self, Incoming(method, bare, headers, body, match))
+        except Exception as exc:  # a sandbox bug: answer it rather than drop the connection
+            traceback.print_exc()
+            answer = Answer.of(500, {"error": f"sandbox bug: {type(exc).__name__}: {exc}"})
         seen = Recorded(method, entry.redact(path), headers, body, entry.provider, answer.duplicate)
         with self._lock:
             self._requests.append(seen)

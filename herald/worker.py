@@ -13,7 +13,7 @@ from celery import Celery
 from celery.signals import worker_init
 
 from herald.config import Settings, load_channels
-from herald.constants import DEFAULT_QUEUE, VISIBILITY_TIMEOUT_S
+from herald.constants import VISIBILITY_TIMEOUT_S
 from herald.errors import ConfigError
 from herald.runtime import resolve_urls
 from herald.tasks import register_tasks
@@ -47,7 +47,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Herald's own record (state + outcome stream) is the result: no result backend.
         "task_ignore_result": True,
         "result_backend": None,
-        "task_default_queue": DEFAULT_QUEUE,
+        "task_default_queue": settings.queue,
         # Ack after the task ran, so a worker that dies mid-send leaves the message to be
         # redelivered; the per-job lease and terminal state make the copy harmless.
         "task_acks_late": True,

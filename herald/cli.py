@@ -1,0 +1,154 @@
+"""The ``herald`` command: worker, send, events, channels, schema, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import redis
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+
+from herald.config import Settings, load_channels
+from herald.errors import ConfigError, InvalidJob
+from herald.events import OutcomeEvent
+from herald.tables import channels_table, events_table
+
+cli = typer.Typer(help="Herald: the 'Send a Message' step, as a Celery worker fleet on Redis.")
+channels_cli = typer.Typer(help="Inspect the channels file.")
+cli.add_typer(channels_cli, name="channels")
+console = Console()
+errors = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    errors.print(f"[red]herald:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Concurrent sends.")] = None,
+    pool: Annotated[str | None, typer.Option(help="threads | gevent | prefork | solo")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """Start a worker (task events on, for Flower) on Herald's queue."""
+    from herald.worker import app
+
+    settings = Settings()
+    argv = ["worker", "-E", "-Q", settings.queue, f"--loglevel={loglevel}"]
+    argv += [f"--concurrency={concurrency or settings.worker_concurrency}"]
+    argv += [f"--pool={pool or settings.worker_pool}"]
+    app.worker_main(argv)
+
+
+@cli.command()
+def send(
+    file: Annotated[str, typer.Argument(help="A job as JSON: a file, or - for stdin.")] = "-",
+) -> None:
+    """Validate a job, enqueue it, and print its job_id."""
+    from herald.producer import enqueue
+    from herald.worker import app
+
+    text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise _fail(f"not JSON: {exc}") from exc
+    try:
+        job_id = enqueue(app, raw)
+    except InvalidJob as exc:
+        raise _fail(exc.message) from exc
+    console.print(job_id, highlight=False)
+
+
+def _print_events(entries: list[tuple[str, dict[str, str]]], as_json: bool) -> None:
+    parsed = [OutcomeEvent.from_fields(fields) for _, fields in entries]
+    if as_json:
+        for (entry_id, _), event in zip(entries, parsed, strict=True):
+            line = {"id": entry_id, **event.model_dump(mode="json")}
+            print(json.dumps(line, ensure_ascii=False), flush=True)
+    elif parsed:
+        console.print(events_table(parsed))
+
+
+@cli.command()
+def events(
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Wait for new events.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+    count: Annotated[int, typer.Option(help="How many of the newest events.")] = 20,
+) -> None:
+    """Print outcome events from the stream (the newest ``count``; ``--follow`` for more)."""
+    from herald.runtime import resolve_urls
+
+    settings = Settings()
+    client: redis.Redis[Any] = redis.Redis.from_url(
+        resolve_urls(settings).redis, decode_responses=True
+    )
+    newest = list(reversed(client.xrevrange(settings.events_stream, count=count)))
+    _print_events(newest, as_json)
+    last = newest[-1][0] if newest else "$"
+    while follow:
+        reply = client.xread({settings.events_stream: last}, block=5000, count=100)
+        for _, entries in reply:
+            _print_events(entries, as_json)
+            last = entries[-1][0]
+
+
+@cli.command()
+def schema(
+    which: Annotated[str, typer.Argument(help="job | event | interaction")],
+) -> None:
+    """Print the JSON Schema of the send job, the outcome event or the interaction."""
+    from herald.job import Interaction, SendJob
+
+    models: dict[str, type[BaseModel]] = {
+        "job": SendJob,
+        "event": OutcomeEvent,
+        "interaction": Interaction,
+    }
+    if which not in models:
+        raise _fail(f"unknown schema {which!r}: choose job, event or interaction")
+    print(json.dumps(models[which].model_json_schema(), indent=2))
+
+
+@channels_cli.command("check")
+def channels_check(
+    file: Annotated[Path | None, typer.Argument(help="Defaults to HERALD_CHANNELS_FILE.")] = None,
+) -> None:
+    """Validate the channels file and list its channels, without secrets."""
+    from herald.adapters import adapter_class
+
+    path = file or Settings().channels_file
+    if not path.exists():
+        raise _fail(f"{path}: no such channels file", 1)
+    try:
+        channels = load_channels(path)
+        for channel in channels.values():
+            adapter_class(channel)
+    except ConfigError as exc:
+        raise _fail(f"{path}: {exc}", 1) from exc
+    console.print(channels_table(channels))
+    console.print(f"{path}: {len(channels)} channel(s), ok", highlight=False)
+
+
+@cli.command()
+def demo(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the outcomes.")] = 90.0,
+) -> None:
+    """Run Herald end to end on this machine: embedded Redis, a worker, a sandbox provider."""
+    from herald.demo import run_demo
+
+    raise typer.Exit(run_demo(console, timeout=timeout))
+
+
+def main() -> None:
+    """Entry point of the ``herald`` console script."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()

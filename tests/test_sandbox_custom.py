@@ -1,0 +1,324 @@
+"""CustomAdapter against the sandbox's Standard Webhooks receiver, over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from standardwebhooks.webhooks import Webhook
+
+from herald.adapters.base import Outbound
+from herald.adapters.custom import CustomAdapter
+from herald.adapters.http import ClientPool
+from herald.config import CustomChannel
+from herald.errors import (
+    AuthFailed,
+    InvalidContent,
+    ProviderUnavailable,
+    RateLimited,
+    SendError,
+)
+from herald.job import Attachment, MediaMessage, TextMessage, Workflow
+from herald.sandbox import FLOOD_RETRY_AFTER, Sandbox
+
+SECRET = "whsec_" + base64.b64encode(b"a-test-key-for-the-custom-channel").decode()
+OTHER_SECRET = "whsec_" + base64.b64encode(b"somebody-else's-key").decode()
+FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(webhook_secret=SECRET) as box:
+        yield box
+
+
+def make_adapter(base_url: str, secret: str = SECRET, url: str | None = None) -> CustomAdapter:
+    channel = CustomChannel(
+        id="hook",
+        type="custom",
+        url=url or f"{base_url}/webhook/herald",
+        secret=SecretStr(secret),
+        base_url=base_url if url else None,
+    )
+    return CustomAdapter(channel, ClientPool())
+
+
+@pytest.fixture
+def adapter(sandbox: Sandbox) -> Iterator[CustomAdapter]:
+    adapter = make_adapter(sandbox.url)
+    yield adapter
+    adapter.close()
+
+
+def outbound(
+    message: Any = None, recipient: str = "user-7", job_id: str = "run-1:step-1"
+) -> Outbound:
+    return Outbound(
+        job_id=job_id,
+        channel_id="hook",
+        contact_id="c-42",
+        recipient=recipient,
+        message=message or TextMessage(type="text", text=FAMILY),
+        workflow=Workflow(workflow_id="wf-1", run_id="run-1", step_id="step-1"),
+    )
+
+
+def send(adapter: CustomAdapter, out: Outbound) -> list[str]:
+    parts = adapter.plan(out)
+    assert len(parts) == 1
+    return adapter.deliver(out, parts[0])
+
+
+def fail(adapter: CustomAdapter, out: Outbound) -> SendError:
+    with pytest.raises(SendError) as caught:
+        send(adapter, out)
+    key = SECRET.removeprefix("whsec_")
+    assert key not in str(caught.value) and key not in repr(caught.value)
+    return caught.value
+
+
+# --- success ----------------------------------------------------------------------------------
+
+
+def test_body_and_headers_follow_the_contract_and_verify(
+    sandbox: Sandbox, adapter: CustomAdapter
+) -> None:
+    ids = send(adapter, outbound())
+
+    assert ids == ["wh-1"]
+    [seen] = sandbox.requests
+    assert (seen.provider, seen.method, seen.path) == ("custom", "POST", "/webhook/herald")
+    assert seen.headers["content-type"] == "application/json"
+    assert seen.headers["webhook-id"] == "run-1:step-1"
+    # The receiver's own library accepts the signature over the bytes received.
+    assert Webhook(SECRET).verify(seen.body, seen.headers) == seen.json()
+    stamp = int(seen.headers["webhook-timestamp"])
+    assert abs(time.time() - stamp) < 5
+    assert seen.json() == {
+        "type": "message.send",
+        "timestamp": datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "data": {
+            "job_id": "run-1:step-1",
+            "workflow": {"workflow_id": "wf-1", "run_id": "run-1", "step_id": "step-1"},
+            "contact_id": "c-42",
+            "channel_id": "hook",
+            "recipient": "user-7",
+            "message": {"type": "text", "text": FAMILY},
+        },
+    }
+    # Compact JSON, emoji as UTF-8 (the ZWJ sequence intact).
+    assert b": " not in seen.body and FAMILY.encode() in seen.body
+
+
+def test_media_message_is_dumped_without_nulls(sandbox: Sandbox, adapter: CustomAdapter) -> None:
+    media = MediaMessage(
+        type="media",
+        attachments=[
+            Attachment(url="https://f.example/a.png", kind="image", caption="a"),
+            Attachment(url="https://f.example/b.pdf", kind="file"),
+        ],
+    )
+    send(adapter, outbound(media))
+
+    assert sandbox.requests[0].json()["data"]["message"] == {
+        "type": "media",
+        "attachments": [
+            {"url": "https://f.example/a.png", "kind": "image", "caption": "a"},
+            {"url": "https://f.example/b.pdf", "kind": "file"},
+        ],
+    }
+
+
+def test_a_job_without_workflow_sends_null(sandbox: Sandbox, adapter: CustomAdapter) -> None:
+    out = Outbound(
+        job_id="j-1",
+        channel_id="hook",
+        contact_id="c-1",
+        recipient="u",
+        message=TextMessage(type="text", text="hi"),
+    )
+    send(adapter, out)
+    assert sandbox.requests[0].json()["data"]["workflow"] is None
+
+
+def test_resends_are_deduplicated_by_webhook_id(sandbox: Sandbox, adapter: CustomAdapter) -> None:
+    first = send(adapter, outbound())
+    again = send(adapter, outbound())
+    other = send(adapter, outbound(job_id="run-1:step-2"))
+
+    assert first == again == ["wh-1"]
+    assert other == ["wh-2"]
+    assert [r.duplicate for r in sandbox.requests] == [False, True, False]
+
+
+def test_base_url_replaces_scheme_and_host(sandbox: Sandbox) -> None:
+    adapter = make_adapter(sandbox.url, url="https://hooks.example/webhook/in?src=herald")
+    try:
+        assert send(adapter, outbound()) == ["wh-1"]
+    finally:
+        adapter.close()
+    assert sandbox.requests[0].path == "/webhook/in?src=herald"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "ids"),
+    [
+        (200, {"id": 17}, ["17"]),
+        (202, {"message_id": "m-1", "id": "ignored"}, ["m-1"]),
+        (204, b"", []),
+        (200, "ok", []),
+    ],
+)
+def test_ids_come_from_message_id_or_id(
+    sandbox: Sandbox, adapter: CustomAdapter, status: int, body: Any, ids: list[str]
+) -> None:
+    sandbox.fail_next("custom", status, body)
+    assert send(adapter, outbound()) == ids
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def test_wrong_secret_is_auth_failed_without_leaking_it(sandbox: Sandbox) -> None:
+    adapter = make_adapter(sandbox.url, secret=OTHER_SECRET)
+    try:
+        with pytest.raises(AuthFailed) as caught:
+            send(adapter, outbound())
+    finally:
+        adapter.close()
+    assert caught.value.provider_code == "401"
+    assert caught.value.message == "custom webhook: HTTP 401: invalid signature"
+    assert OTHER_SECRET.removeprefix("whsec_") not in repr(caught.value)
+
+
+def test_a_receiver_echoing_the_secret_does_not_leak_it(
+    sandbox: Sandbox, adapter: CustomAdapter
+) -> None:
+    sandbox.fail_next("custom", 400, {"error": f"bad key {SECRET}"})
+    exc = fail(adapter, outbound())
+    assert isinstance(exc, InvalidContent)
+
+
+def test_blocked_recipient_is_auth_failed(adapter: CustomAdapter) -> None:
+    exc = fail(adapter, outbound(recipient="blocked"))
+    assert type(exc) is AuthFailed
+    assert exc.provider_code == "403"
+
+
+def test_flood_is_rate_limited_with_retry_after(adapter: CustomAdapter) -> None:
+    exc = fail(adapter, outbound(recipient="flood"))
+    assert type(exc) is RateLimited
+    assert exc.retry_after == FLOOD_RETRY_AFTER
+    assert exc.provider_code == "429"
+    assert exc.retryable and not exc.in_doubt
+
+
+@pytest.mark.parametrize("status", [400, 404, 410, 422])
+def test_other_4xx_is_invalid_content(
+    sandbox: Sandbox, adapter: CustomAdapter, status: int
+) -> None:
+    sandbox.fail_next("custom", status, {"error": "nope"})
+    exc = fail(adapter, outbound())
+    assert type(exc) is InvalidContent
+    assert exc.provider_code == str(status)
+    assert exc.message == f"custom webhook: HTTP {status}: nope"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_5xx_is_provider_unavailable_in_doubt(
+    sandbox: Sandbox, adapter: CustomAdapter, status: int
+) -> None:
+    sandbox.fail_next("custom", status, "<html>down</html>")
+    exc = fail(adapter, outbound())
+    assert type(exc) is ProviderUnavailable
+    assert exc.in_doubt and exc.retryable
+    assert exc.provider_code == str(status)
+
+
+def test_scripted_answers_are_consumed_in_order(sandbox: Sandbox, adapter: CustomAdapter) -> None:
+    sandbox.fail_next("custom", 503, {"error": "busy"}, times=2)
+    sandbox.fail_next("custom", 429, {"error": "slow"}, headers={"Retry-After": "7"})
+
+    assert isinstance(fail(adapter, outbound()), ProviderUnavailable)
+    assert isinstance(fail(adapter, outbound()), ProviderUnavailable)
+    limited = fail(adapter, outbound())
+    assert isinstance(limited, RateLimited) and limited.retry_after == 7
+    assert send(adapter, outbound()) == ["wh-1"]
+    assert len(sandbox.requests) == 4
+
+
+def test_a_malformed_secret_is_auth_failed_before_sending(sandbox: Sandbox) -> None:
+    adapter = make_adapter(sandbox.url, secret="whsec_not*base64!")
+    try:
+        with pytest.raises(AuthFailed, match="whsec_<base64 key>"):
+            send(adapter, outbound())
+    finally:
+        adapter.close()
+    assert sandbox.requests == []
+
+
+# --- the sandbox's own checks -----------------------------------------------------------------
+
+
+def signed(secret: str, msg_id: str, stamp: int, body: bytes) -> dict[str, str]:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": "v1," + base64.b64encode(mac).decode(),
+        "content-type": "application/json",
+    }
+
+
+def contract_body(stamp: int) -> bytes:
+    instant = datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    data = dict.fromkeys(["job_id", "workflow", "contact_id", "channel_id", "message"])
+    return json.dumps(
+        {"type": "message.send", "timestamp": instant, "data": {**data, "recipient": "u"}}
+    ).encode()
+
+
+def test_sandbox_refuses_stale_missing_and_forged_signatures(sandbox: Sandbox) -> None:
+    now = int(time.time())
+    stale = now - 301
+    url = f"{sandbox.url}/webhook"
+    with httpx.Client() as client:
+        fresh = client.post(
+            url, content=contract_body(now), headers=signed(SECRET, "a", now, contract_body(now))
+        )
+        old = client.post(
+            url,
+            content=contract_body(stale),
+            headers=signed(SECRET, "b", stale, contract_body(stale)),
+        )
+        forged = client.post(
+            url,
+            content=contract_body(now),
+            headers=signed(OTHER_SECRET, "c", now, contract_body(now)),
+        )
+        unsigned = client.post(url, content=contract_body(now))
+    assert fresh.status_code == 200 and fresh.json() == {"message_id": "wh-1"}
+    for answer in (old, forged, unsigned):
+        assert answer.status_code == 401
+        assert answer.json() == {"error": "invalid signature"}
+
+
+def test_sandbox_refuses_a_body_off_contract(sandbox: Sandbox) -> None:
+    now = int(time.time())
+    body = json.dumps({"type": "message.send", "data": {}}).encode()
+    with httpx.Client() as client:
+        answer = client.post(
+            f"{sandbox.url}/webhook", content=body, headers=signed(SECRET, "x", now, body)
+        )
+    assert answer.status_code == 400
+    assert "exactly type, timestamp and data" in answer.json()["error"]
