@@ -7,6 +7,8 @@ they print as ``**********`` in logs, tables and exceptions.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import tomllib
@@ -175,7 +177,12 @@ class CustomChannel(_Channel):
     @field_validator("secret")
     @classmethod
     def _whsec(cls, secret: SecretStr) -> SecretStr:
-        if not secret.get_secret_value().startswith("whsec_"):
+        value = secret.get_secret_value()
+        try:
+            key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+        except binascii.Error:
+            key = b""
+        if not value.startswith("whsec_") or not key:
             raise ValueError("secret must look like whsec_<base64 key>")
         return secret
 

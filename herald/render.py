@@ -125,9 +125,10 @@ class _Pass:
             # A snippet is template (its variables render) but snippets do not nest.
             return replace(self, snippets={}).run(body)
         head, *path = (match["braced"] or match["bare"]).split(".")
-        if head not in self.roots:
+        if head not in self.roots and match["braced"] is None:
             return match[0]  # not a variable at all: "$10.50", "US$5.00"
-        value = _format(_lookup(self.roots[head], path))
+        # A braced variable is one whatever its namespace: an unknown one takes the fallback.
+        value = _format(_lookup(self.roots[head], path)) if head in self.roots else ""
         if value:
             return self.escape(value)
         fallback = match["fallback"]

@@ -147,7 +147,6 @@ def test_non_ascii_json_is_not_escaped() -> None:
         "$contact",
         "${contact}",
         "$unknown.key",
-        "${unknown.key|fallback}",
         "${contact.firstname",
         "${ contact.firstname }",
         "$.firstname",
@@ -172,6 +171,12 @@ def test_text_that_is_no_variable_is_untouched(text: str) -> None:
 )
 def test_unknown_or_empty_variable_stays_as_written(text: str) -> None:
     assert r(f"Hi {text}!") == f"Hi {text}!"
+
+
+def test_braced_variable_of_unknown_namespace_takes_its_fallback() -> None:
+    # Braces make it a variable whatever the namespace (a workflow step that did not run).
+    assert r("Status: ${unknown.key|pending}") == "Status: pending"
+    assert r("Status: ${unknown.key}") == "Status: ${unknown.key}"
 
 
 @pytest.mark.parametrize(

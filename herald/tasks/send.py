@@ -27,6 +27,7 @@ def register_send_message(app: Celery) -> None:
 
     @app.task(  # type: ignore[untyped-decorator]
         name=SEND_TASK,
+        shared=False,
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,

@@ -1,0 +1,199 @@
+"""Real parts for the tests: a Redis server, a sandbox provider, a Celery worker.
+
+Redis is ``HERALD_TEST_REDIS_URL`` when set, else an embedded server started in a temp
+folder. Every run uses its own queue and outcome stream, so runs sharing a Redis server
+do not take each other's jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from herald import embedded, runtime
+from herald.config import Settings
+from herald.events import OutcomeEvent
+from herald.sandbox import DEFAULT_TELEGRAM_TOKEN, DEFAULT_WEBHOOK_SECRET, Sandbox
+
+RUN = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis server's URL."""
+    given = os.environ.get("HERALD_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    server = embedded.ensure(tmp_path_factory.mktemp("redis"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    """The local provider server (Telegram and webhook wire formats)."""
+    with Sandbox() as box:
+        yield box
+
+
+def channels_toml(sandbox: Sandbox) -> str:
+    """The test channels file: a Telegram bot and a webhook, both on the sandbox."""
+    return (
+        f'[channels.tg]\ntype = "telegram"\nbot_token = "${{TEST_TG_TOKEN}}"\n'
+        f'base_url = "{sandbox.url}"\n\n'
+        f'[channels.hook]\ntype = "custom"\nurl = "{sandbox.url}/webhook/t"\n'
+        'secret = "${TEST_WEBHOOK_SECRET}"\n'
+    )
+
+
+@pytest.fixture(scope="session")
+def herald_env(
+    redis_url: str, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """HERALD_* variables for this run, set in the process (and passed to subprocesses)."""
+    folder = tmp_path_factory.mktemp("herald")
+    channels = folder / "channels.toml"
+    channels.write_text(channels_toml(sandbox))
+    env = {
+        "HERALD_BROKER_URL": redis_url,
+        "HERALD_REDIS_URL": redis_url,
+        "HERALD_CHANNELS_FILE": str(channels),
+        "HERALD_SNIPPETS_FILE": str(folder / "snippets.toml"),
+        "HERALD_EVENTS_STREAM": f"herald:events:test-{RUN}",
+        "HERALD_QUEUE": f"herald-test-{RUN}",
+        "HERALD_RETRY_BACKOFF_S": "0.05",
+        "HERALD_RETRY_BACKOFF_MAX_S": "0.5",
+        "HERALD_WORKER_CONCURRENCY": "8",
+        "HERALD_DATA_DIR": str(folder / "data"),
+        "TEST_TG_TOKEN": DEFAULT_TELEGRAM_TOKEN,
+        "TEST_WEBHOOK_SECRET": DEFAULT_WEBHOOK_SECRET,
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def settings(herald_env: dict[str, str]) -> Settings:
+    """The settings the worker under test runs with."""
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def rclient(redis_url: str) -> Iterator[redis.Redis[Any]]:
+    """A client of the test Redis."""
+    client: redis.Redis[Any] = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def celery_app(settings: Settings) -> Any:
+    """Herald's Celery app, configured for this run."""
+    from herald.worker import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def worker(celery_app: Any, settings: Settings) -> Iterator[Any]:
+    """A real Celery worker (threads pool) consuming this run's queue."""
+    from celery.contrib.testing.worker import start_worker
+
+    runtime.reset()
+    with start_worker(
+        celery_app,
+        pool="threads",
+        concurrency=8,
+        queues=[settings.queue],
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+    ) as running:
+        yield running
+    runtime.reset()
+
+
+class Outcomes:
+    """Reads this run's outcome stream."""
+
+    def __init__(self, client: redis.Redis[Any], stream: str) -> None:
+        self.client = client
+        self.stream = stream
+
+    def for_job(self, job_id: str) -> list[OutcomeEvent]:
+        """Every event written for ``job_id`` so far."""
+        return [
+            OutcomeEvent.from_fields(fields)
+            for _, fields in self.client.xrange(self.stream)
+            if fields["job_id"] == job_id
+        ]
+
+    def wait(self, job_id: str, timeout: float = 20.0, settle: float = 0.3) -> OutcomeEvent:
+        """The one event of ``job_id``; fails if none comes or if a second one shows up."""
+        deadline = time.monotonic() + timeout
+        while not self.for_job(job_id):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no outcome event for {job_id} within {timeout}s")
+            time.sleep(0.05)
+        time.sleep(settle)
+        events = self.for_job(job_id)
+        assert len(events) == 1, f"{len(events)} events for {job_id}"
+        return events[0]
+
+
+@pytest.fixture(scope="session")
+def outcomes(rclient: redis.Redis[Any], settings: Settings) -> Outcomes:
+    """The outcome stream of this run."""
+    return Outcomes(rclient, settings.events_stream)
+
+
+def make_job(channels: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+    """A valid send job with a fresh job_id; ``extra`` overrides top-level fields."""
+    job: dict[str, Any] = {
+        "job_id": f"t-{uuid.uuid4().hex[:12]}",
+        "workflow": {"workflow_id": "wf-1", "run_id": "run-1", "step_id": "step-1"},
+        "contact": {
+            "id": f"c-{uuid.uuid4().hex[:6]}",
+            "fields": {"firstname": "Ana", "lastname": "Silva"},
+            "channels": channels
+            if channels is not None
+            else [{"channel_id": "tg", "identifier": "4242"}],
+        },
+        "message": {"type": "text", "text": "Hi $contact.firstname"},
+    }
+    job.update(extra)
+    return job
+
+
+def sandbox_requests(sandbox: Sandbox, provider: str, **match: Any) -> list[dict[str, Any]]:
+    """JSON bodies the sandbox received from ``provider`` whose fields match ``match``."""
+    bodies = [r.json() for r in sandbox.requests if r.provider == provider]
+    return [b for b in bodies if all(_dig(b, k) == v for k, v in match.items())]
+
+
+def _dig(body: dict[str, Any], dotted: str) -> Any:
+    value: Any = body
+    for part in dotted.split("__"):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def write_json(path: Path, value: Any) -> Path:
+    """Write ``value`` as JSON to ``path``."""
+    path.write_text(json.dumps(value))
+    return path
