@@ -16,7 +16,7 @@ RUN groupadd --system --gid 10001 herald \
 # serves the dashboard and Flower's HTTP API (POST /api/task/async-apply/herald.send_message).
 WORKDIR /src
 COPY . .
-RUN pip install --no-cache-dir . "flower>=2.0,<3" \
+RUN pip install --no-cache-dir ".[flower]" \
     && cd / && rm -rf /src
 
 # The channels file is mounted read-only at this path; its secrets stay in the

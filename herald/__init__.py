@@ -1,1 +1,24 @@
-"""Herald: the "Send a Message" step of chat-workflow automation, as a Celery worker fleet."""
+"""Herald: the "Send a Message" step of chat-workflow automation, as a Celery worker fleet.
+
+Producers need none of this package (they send ``herald.send_message`` by name); what is
+exported here is for Python producers, consumers of the outcome stream, and tests.
+"""
+
+from herald.constants import INTERACTION_TASK, SEND_TASK
+from herald.errors import HeraldError, SendError
+from herald.events import OutcomeEvent
+from herald.job import Interaction, SendJob, parse_job
+from herald.producer import enqueue, record_interaction
+
+__all__ = [
+    "INTERACTION_TASK",
+    "SEND_TASK",
+    "HeraldError",
+    "Interaction",
+    "OutcomeEvent",
+    "SendError",
+    "SendJob",
+    "enqueue",
+    "parse_job",
+    "record_interaction",
+]

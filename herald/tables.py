@@ -17,7 +17,7 @@ def events_table(events: list[OutcomeEvent]) -> Table:
         table.add_row(
             f"[{style}]{event.event}[/{style}]",
             event.job_id or "∅",
-            data.channel_id or "–",
+            data.channel_id or "-",
             data.next,
             data.error.code if data.error else "",
             ", ".join(data.provider_message_ids),

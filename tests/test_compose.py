@@ -193,4 +193,6 @@ def test_dockerfile_runs_herald_worker_as_a_non_root_user() -> None:
     assert "HERALD_CHANNELS_FILE=/etc/herald/channels.toml" in " ".join(
         args for keyword, args in instructions if keyword == "ENV"
     )
-    assert any("pip install --no-cache-dir ." in args for kw, args in instructions if kw == "RUN")
+    assert any(
+        'pip install --no-cache-dir ".[flower]"' in args for kw, args in instructions if kw == "RUN"
+    )

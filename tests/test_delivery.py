@@ -163,7 +163,7 @@ def test_job_that_is_not_an_object_gets_event_and_dead_letter(
     celery_app: Any, settings: Any, rclient: Any
 ) -> None:
     marker = f"not-a-job-{uuid.uuid4().hex}"
-    task_id = send(celery_app, settings, [marker])
+    send(celery_app, settings, [marker])
     outcomes = Outcomes(rclient, settings.events_stream)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
