@@ -21,6 +21,8 @@ cli = typer.Typer(help="Herald: the 'Send a Message' step, as a Celery worker fl
 channels_cli = typer.Typer(help="Inspect the channels file.")
 cli.add_typer(channels_cli, name="channels")
 console = Console()
+if not console.is_terminal:  # piped or logged: do not squeeze tables into 80 columns
+    console = Console(width=160)
 errors = Console(stderr=True)
 
 

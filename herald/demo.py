@@ -153,7 +153,7 @@ def run_demo(console: Console, *, timeout: float = 90.0) -> int:
                 "DEMO_WEBHOOK_SECRET": DEFAULT_WEBHOOK_SECRET,
             }
             console.print(f"sandbox provider on {sandbox.url}; starting a worker", highlight=False)
-            command = [sys.executable, "-m", "herald.cli", "worker", "--loglevel=WARNING"]
+            command = [sys.executable, "-m", "herald.cli", "worker", "--loglevel=ERROR"]
             worker = subprocess.Popen(
                 [*command, "--concurrency=8"], env=env, stdout=subprocess.DEVNULL
             )

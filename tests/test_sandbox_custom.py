@@ -28,7 +28,8 @@ from herald.errors import (
     SendError,
 )
 from herald.job import Attachment, MediaMessage, TextMessage, Workflow
-from herald.sandbox import FLOOD_RETRY_AFTER, Sandbox
+from herald.sandbox import Sandbox
+from herald.sandbox.server import FLOOD_RETRY_AFTER
 
 SECRET = "whsec_" + base64.b64encode(b"a-test-key-for-the-custom-channel").decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"somebody-else's-key").decode()
@@ -37,7 +38,7 @@ FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽"
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(webhook_secret=SECRET) as box:
+    with Sandbox(secrets={"custom": SECRET}) as box:
         yield box
 
 

@@ -30,7 +30,9 @@ from herald.job import (
     QuickReply,
     TextMessage,
 )
-from herald.sandbox import FLOOD_RETRY_AFTER, MIGRATED_CHAT_ID, Sandbox
+from herald.sandbox import Sandbox
+from herald.sandbox.server import FLOOD_RETRY_AFTER
+from herald.sandbox.telegram import MIGRATED_CHAT_ID
 
 TOKEN = "987654:AAH-sandbox-secret-token_xyz"
 FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽 ❤️‍🔥"
@@ -38,7 +40,7 @@ FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽 ❤️‍🔥"
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(telegram_token=TOKEN) as box:
+    with Sandbox(secrets={"telegram": TOKEN}) as box:
         yield box
 
 
