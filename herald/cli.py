@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import redis
 import typer
@@ -67,14 +67,12 @@ def send(
     console.print(job_id, highlight=False)
 
 
-def _print_events(entries: list[tuple[str, dict[str, str]]], as_json: bool) -> None:
-    parsed = [OutcomeEvent.from_fields(fields) for _, fields in entries]
+def _print_events(entries: list[tuple[str, OutcomeEvent]], as_json: bool) -> None:
     if as_json:
-        for (entry_id, _), event in zip(entries, parsed, strict=True):
-            line = {"id": entry_id, **event.model_dump(mode="json")}
-            print(json.dumps(line, ensure_ascii=False), flush=True)
-    elif parsed:
-        console.print(events_table(parsed))
+        for entry_id, event in entries:
+            print(json.dumps({"id": entry_id, **event.model_dump(mode="json")}), flush=True)
+    elif entries:
+        console.print(events_table([event for _, event in entries]))
 
 
 @cli.command()
@@ -84,20 +82,18 @@ def events(
     count: Annotated[int, typer.Option(help="How many of the newest events.")] = 20,
 ) -> None:
     """Print outcome events from the stream (the newest ``count``; ``--follow`` for more)."""
+    from herald import stream
     from herald.runtime import resolve_urls
 
     settings = Settings()
-    client: redis.Redis[Any] = redis.Redis.from_url(
-        resolve_urls(settings).redis, decode_responses=True
-    )
-    newest = list(reversed(client.xrevrange(settings.events_stream, count=count)))
-    _print_events(newest, as_json)
-    last = newest[-1][0] if newest else "$"
+    client = redis.Redis.from_url(resolve_urls(settings).redis)
+    shown = stream.newest(client, settings.events_stream, count)
+    _print_events(shown, as_json)
+    last = shown[-1][0] if shown else stream.last_id(client, settings.events_stream)
     while follow:
-        reply = client.xread({settings.events_stream: last}, block=5000, count=100)
-        for _, entries in reply:
-            _print_events(entries, as_json)
-            last = entries[-1][0]
+        fresh = stream.read_after(client, settings.events_stream, last, block_ms=5000)
+        _print_events(fresh, as_json)
+        last = fresh[-1][0] if fresh else last
 
 
 @cli.command()

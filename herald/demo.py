@@ -22,7 +22,7 @@ import redis
 from celery import Celery
 from rich.console import Console
 
-from herald import embedded
+from herald import embedded, stream
 from herald.config import Settings, redact_url
 from herald.constants import SEND_TASK
 from herald.events import OutcomeEvent
@@ -117,21 +117,19 @@ def cases(run: str) -> list[Case]:
 
 
 def _collect(
-    client: redis.Redis[Any], stream: str, start: str, ids: set[str], timeout: float
+    client: redis.Redis, events_stream: str, start: str, ids: set[str], timeout: float
 ) -> dict[str, list[OutcomeEvent]]:
     """Every event for ``ids`` after ``start``, waiting until each has one (or timeout)."""
     found: dict[str, list[OutcomeEvent]] = {}
     deadline = time.monotonic() + timeout
     last = start
     while True:
-        reply = client.xread({stream: last}, block=300, count=100) or []
-        for _, entries in reply:
-            for entry_id, fields in entries:
-                last = entry_id
-                event = OutcomeEvent.from_fields(fields)
-                if event.job_id in ids:
-                    found.setdefault(event.job_id, []).append(event)
-        if not reply and (ids <= found.keys() or time.monotonic() > deadline):
+        fresh = stream.read_after(client, events_stream, last, block_ms=300)
+        for entry_id, event in fresh:
+            last = entry_id
+            if event.job_id in ids:
+                found.setdefault(event.job_id, []).append(event)
+        if not fresh and (ids <= found.keys() or time.monotonic() > deadline):
             return found
 
 
@@ -173,10 +171,8 @@ def run_demo(console: Console, *, timeout: float = 90.0) -> int:
 
 
 def _drive(console: Console, broker: str, redis_url: str, base: Settings, timeout: float) -> int:
-    client: redis.Redis[Any] = redis.Redis.from_url(redis_url, decode_responses=True)
-    start = "0-0"
-    if client.exists(base.events_stream):
-        start = client.xinfo_stream(base.events_stream)["last-generated-id"]
+    client = redis.Redis.from_url(redis_url)
+    start = stream.last_id(client, base.events_stream)
     # A producer with no Herald code: a plain Celery client sending by task name.
     producer = Celery("producer", broker=broker, set_as_current=False)
     demo = cases(uuid.uuid4().hex[:8])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 
@@ -45,7 +44,7 @@ def resolve_urls(settings: Settings) -> Urls:
     return Urls(server.url, settings.redis_url or server.url)
 
 
-def redis_client(url: str, *, max_connections: int) -> redis.Redis[Any]:
+def redis_client(url: str, *, max_connections: int) -> redis.Redis:
     """A Redis client whose pool blocks (rather than fails) when every connection is busy."""
     pool = redis.BlockingConnectionPool.from_url(
         url,

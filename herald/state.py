@@ -100,9 +100,7 @@ def _text(value: Any) -> str:
 class DeliveryStore:
     """Herald's state in Redis, shared by every worker of the fleet."""
 
-    def __init__(
-        self, client: redis.Redis[Any], *, events_stream: str, retention_s: int, lease_s: int
-    ):
+    def __init__(self, client: redis.Redis, *, events_stream: str, retention_s: int, lease_s: int):
         self.redis = client
         self.events_stream = events_stream
         self.retention_s = retention_s
