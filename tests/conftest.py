@@ -21,7 +21,7 @@ import redis
 from herald import embedded, runtime
 from herald.config import Settings
 from herald.events import OutcomeEvent
-from herald.sandbox import DEFAULT_TELEGRAM_TOKEN, DEFAULT_WEBHOOK_SECRET, Sandbox
+from herald.sandbox import Sandbox
 
 RUN = uuid.uuid4().hex[:8]
 
@@ -45,24 +45,92 @@ def sandbox() -> Iterator[Sandbox]:
         yield box
 
 
-def channels_toml(sandbox: Sandbox) -> str:
-    """The test channels file: a Telegram bot and a webhook, both on the sandbox."""
-    return (
-        f'[channels.tg]\ntype = "telegram"\nbot_token = "${{TEST_TG_TOKEN}}"\n'
-        f'base_url = "{sandbox.url}"\n\n'
-        f'[channels.hook]\ntype = "custom"\nurl = "{sandbox.url}/webhook/t"\n'
-        'secret = "${TEST_WEBHOOK_SECRET}"\n'
-    )
+#: The test channels, one per channel type: id -> TOML body. ``{url}`` is the sandbox,
+#: ``{smtp_port}`` the local SMTP server; ``${SANDBOX_<PROVIDER>}`` is the credential the
+#: sandbox accepts for that provider (see ``secret_env``). Only types Herald has an adapter
+#: for are written, so a type's channel appears as soon as its adapter is registered.
+TEST_CHANNELS: dict[str, tuple[str, str]] = {
+    "tg": ("telegram", 'bot_token = "${SANDBOX_TELEGRAM}"\nbase_url = "{url}"'),
+    "hook": ("custom", 'url = "{url}/webhook/t"\nsecret = "${SANDBOX_CUSTOM}"'),
+    "wa": (
+        "whatsapp",
+        'phone_number_id = "106540352242922"\naccess_token = "${SANDBOX_WHATSAPP}"\n'
+        'base_url = "{url}"',
+    ),
+    "fb": (
+        "messenger",
+        'page_id = "1100223344"\npage_access_token = "${SANDBOX_MESSENGER}"\nbase_url = "{url}"',
+    ),
+    "ig": (
+        "instagram",
+        'page_id = "17841400000000001"\naccess_token = "${SANDBOX_INSTAGRAM}"\nbase_url = "{url}"',
+    ),
+    "sms": (
+        "twilio_sms",
+        'account_sid = "AC00000000000000000000000000000001"\nauth_token = "${SANDBOX_TWILIO_SMS}"\n'
+        'from_number = "+15005550006"\nbase_url = "{url}"',
+    ),
+    "line": ("line", 'channel_access_token = "${SANDBOX_LINE}"\nbase_url = "{url}"'),
+    "viber": (
+        "viber",
+        'auth_token = "${SANDBOX_VIBER}"\nsender_name = "Herald Shop"\nbase_url = "{url}"',
+    ),
+    "sg": (
+        "sendgrid",
+        'api_key = "${SANDBOX_SENDGRID}"\nfrom_address = "shop@herald.test"\nbase_url = "{url}"',
+    ),
+    "mail": (
+        "email_smtp",
+        'host = "127.0.0.1"\nport = {smtp_port}\nusername = "herald"\n'
+        'password = "${SANDBOX_EMAIL_SMTP}"\nfrom_address = "shop@herald.test"\nsecurity = "none"',
+    ),
+}
+
+
+def secret_env() -> dict[str, str]:
+    """``SANDBOX_<PROVIDER>`` variables holding the credentials the sandbox accepts."""
+    from herald.sandbox import DEFAULT_SECRETS
+
+    env = {f"SANDBOX_{name.upper()}": value for name, value in DEFAULT_SECRETS.items()}
+    env.setdefault("SANDBOX_EMAIL_SMTP", "smtp-secret")
+    return env
+
+
+def channels_toml(sandbox: Sandbox, smtp_port: int = 0) -> str:
+    """The test channels file, for every channel type that has an adapter."""
+    from herald.adapters import ADAPTERS
+    from herald.config import ChannelType
+
+    tables = []
+    for channel_id, (kind, body) in TEST_CHANNELS.items():
+        if ChannelType(kind) in ADAPTERS:
+            body = body.replace("{url}", sandbox.url).replace("{smtp_port}", str(smtp_port))
+            tables.append(f'[channels.{channel_id}]\ntype = "{kind}"\n{body}\n')
+    return "\n".join(tables)
+
+
+def smtp_port(request: pytest.FixtureRequest) -> int:
+    """The local SMTP server's port, when Herald has an SMTP adapter (else 0)."""
+    from herald.adapters import ADAPTERS
+    from herald.config import ChannelType
+
+    if ChannelType.EMAIL_SMTP not in ADAPTERS:
+        return 0
+    server = request.getfixturevalue("smtp_server")
+    return int(server.port)
 
 
 @pytest.fixture(scope="session")
 def herald_env(
-    redis_url: str, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+    redis_url: str,
+    sandbox: Sandbox,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[dict[str, str]]:
     """HERALD_* variables for this run, set in the process (and passed to subprocesses)."""
     folder = tmp_path_factory.mktemp("herald")
     channels = folder / "channels.toml"
-    channels.write_text(channels_toml(sandbox))
+    channels.write_text(channels_toml(sandbox, smtp_port(request)))
     env = {
         "HERALD_BROKER_URL": redis_url,
         "HERALD_REDIS_URL": redis_url,
@@ -74,8 +142,7 @@ def herald_env(
         "HERALD_RETRY_BACKOFF_MAX_S": "0.5",
         "HERALD_WORKER_CONCURRENCY": "8",
         "HERALD_DATA_DIR": str(folder / "data"),
-        "TEST_TG_TOKEN": DEFAULT_TELEGRAM_TOKEN,
-        "TEST_WEBHOOK_SECRET": DEFAULT_WEBHOOK_SECRET,
+        **secret_env(),
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
