@@ -15,11 +15,13 @@ from rich.console import Console
 from herald.config import Settings, load_channels
 from herald.errors import ConfigError, InvalidJob
 from herald.events import OutcomeEvent
-from herald.tables import channels_table, events_table
+from herald.tables import channels_table, events_table, snippets_table
 
 cli = typer.Typer(help="Herald: the 'Send a Message' step, as a Celery worker fleet on Redis.")
 channels_cli = typer.Typer(help="Inspect the channels file.")
 cli.add_typer(channels_cli, name="channels")
+snippets_cli = typer.Typer(help="The run-time snippet library (no worker restart needed).")
+cli.add_typer(snippets_cli, name="snippets")
 console = Console()
 if not console.is_terminal:  # piped or logged: do not squeeze tables into 80 columns
     console = Console(width=160)
@@ -83,10 +85,9 @@ def events(
 ) -> None:
     """Print outcome events from the stream (the newest ``count``; ``--follow`` for more)."""
     from herald import stream
-    from herald.runtime import resolve_urls
 
     settings = Settings()
-    client = redis.Redis.from_url(resolve_urls(settings).redis)
+    client = _state_redis(settings)
     shown = stream.newest(client, settings.events_stream, count)
     _print_events(shown, as_json)
     last = shown[-1][0] if shown else stream.last_id(client, settings.events_stream)
@@ -131,6 +132,51 @@ def channels_check(
         raise _fail(f"{path}: {exc}", 1) from exc
     console.print(channels_table(channels))
     console.print(f"{path}: {len(channels)} channel(s), ok", highlight=False)
+
+
+def _state_redis(settings: Settings) -> redis.Redis:
+    from herald.runtime import resolve_urls
+
+    return redis.Redis.from_url(resolve_urls(settings).redis)
+
+
+@snippets_cli.command("list")
+def snippets_list() -> None:
+    """List the snippets: the file's and the run-time ones (which win)."""
+    from herald.snippets import live_snippets, load_snippets
+
+    settings = Settings()
+    try:
+        from_file = load_snippets(settings.snippets_file)
+    except ConfigError as exc:
+        raise _fail(str(exc), 1) from exc
+    live = live_snippets(_state_redis(settings))
+    console.print(snippets_table(from_file, live))
+
+
+@snippets_cli.command("set")
+def snippets_set(
+    name: Annotated[str, typer.Argument(help="Letters, digits, _ and -.")],
+    text: Annotated[str, typer.Argument(help="The text; may hold $variables.")],
+) -> None:
+    """Add or replace a run-time snippet."""
+    from herald.snippets import set_snippet
+
+    try:
+        set_snippet(_state_redis(Settings()), name, text)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"/{name} set", highlight=False)
+
+
+@snippets_cli.command("delete")
+def snippets_delete(name: Annotated[str, typer.Argument()]) -> None:
+    """Remove a run-time snippet."""
+    from herald.snippets import delete_snippet
+
+    if not delete_snippet(_state_redis(Settings()), name):
+        raise _fail(f"no run-time snippet /{name}", 1)
+    console.print(f"/{name} deleted", highlight=False)
 
 
 @cli.command()

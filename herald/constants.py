@@ -20,6 +20,8 @@ DEAD_STREAM = "herald:dead"
 JOB_KEY = "herald:job:{job_id}"
 #: Lease held while one worker is talking to the provider for a job.
 LEASE_KEY = "herald:lease:{job_id}"
+#: The run-time snippet library (a hash of name -> text), edited with ``herald snippets``.
+SNIPPETS_KEY = "herald:snippets"
 #: Interactions recorded for a contact: hash of channel_id -> JSON {at, identifier}.
 INTERACTIONS_KEY = "herald:contact:{contact_id}:interactions"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from herald.adapters.base import Adapter, Outbound
-from herald.config import ChannelConfig, InDoubtPolicy, Settings
+from herald.config import ChannelConfig, ChannelType, InDoubtPolicy, Settings
 from herald.constants import SEND_TASK
 from herald.errors import (
     InternalError,
@@ -38,6 +38,7 @@ from herald.render import RenderContext, render_message
 from herald.retry import RetryPolicy
 from herald.routing import select_channel
 from herald.state import Claim, DeliveryStore
+from herald.windows import check_window
 
 log = logging.getLogger("herald.pipeline")
 
@@ -79,7 +80,7 @@ class Sender:
         channels: Mapping[str, ChannelConfig],
         adapters: Mapping[str, Adapter],
         store: DeliveryStore,
-        snippets: Callable[[], Mapping[str, str]],
+        snippets: Mapping[str, str],
     ) -> None:
         self.settings = settings
         self.channels = channels
@@ -166,7 +167,8 @@ class Sender:
         channel = route.channel
         adapter = self.adapters[channel.id]
         message = job.channel_responses.get(channel.id, job.message)
-        rendered = render_message(message, self._context(job))
+        check_window(ChannelType(channel.type), message, route.last_interaction_at, _now())
+        rendered = render_message(message, self._context(job, claim.snippets))
         out = Outbound(
             job_id=attempt.job_id,
             channel_id=channel.id,
@@ -277,14 +279,19 @@ class Sender:
         started = datetime.fromisoformat(ref.enqueued_at.replace("Z", "+00:00"))
         return (datetime.now(UTC) - started).total_seconds()
 
-    def _context(self, job: SendJob) -> RenderContext:
+    def _context(self, job: SendJob, live_snippets: Mapping[str, str]) -> RenderContext:
         return RenderContext(
             contact=job.contact,
             assignee=job.assignee,
             variables=job.variables,
             now=datetime.now(self.tz),
-            snippets=self.snippets(),
+            # The run-time library (Redis) overrides the file's snippets of the same name.
+            snippets={**self.snippets, **live_snippets},
         )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _workflow_or_none(raw: dict[str, Any]) -> Workflow | None:

@@ -71,8 +71,7 @@ def build_sender(settings: Settings) -> Sender:
         retention_s=settings.state_retention_s,
         lease_s=settings.lease_s,
     )
-    snippets = load_snippets(settings.snippets_file)
-    return Sender(settings, channels, adapters, store, lambda: snippets)
+    return Sender(settings, channels, adapters, store, load_snippets(settings.snippets_file))
 
 
 _lock = threading.Lock()

@@ -1,4 +1,10 @@
-"""The snippet library: ``/name`` shortcuts from ``HERALD_SNIPPETS_FILE`` (TOML)."""
+"""The snippet library: ``/name`` shortcuts.
+
+Two sources: ``HERALD_SNIPPETS_FILE`` (TOML, read when a worker starts) and a Redis hash
+edited at run time with ``herald snippets set|delete`` (read with every job, in the same
+round trip as its claim, so no worker restarts). A Redis snippet overrides a file snippet
+of the same name.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ import re
 import tomllib
 from pathlib import Path
 
+import redis
+
+from herald.constants import SNIPPETS_KEY
 from herald.errors import ConfigError
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -34,3 +43,25 @@ def load_snippets(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     return parse_snippets(path.read_text(encoding="utf-8"))
+
+
+def live_snippets(client: redis.Redis) -> dict[str, str]:
+    """The run-time library kept in Redis."""
+    raw = client.hgetall(SNIPPETS_KEY)
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def set_snippet(client: redis.Redis, name: str, text: str) -> None:
+    """Add or replace a run-time snippet."""
+    if not NAME.match(name):
+        raise ConfigError(f"snippet name {name!r}: use letters, digits, _ and - only")
+    client.hset(SNIPPETS_KEY, name, text)
+
+
+def delete_snippet(client: redis.Redis, name: str) -> bool:
+    """Remove a run-time snippet; True if it existed."""
+    return bool(client.hdel(SNIPPETS_KEY, name))
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import redis
 
-from herald.constants import DEAD_STREAM, interactions_key, job_key, lease_key
+from herald.constants import DEAD_STREAM, SNIPPETS_KEY, interactions_key, job_key, lease_key
 from herald.events import OutcomeEvent
 
 _CLAIM = """
@@ -91,6 +91,8 @@ class Claim:
     lease_left: int = 0
     #: Recorded interactions: channel_id -> {"at_ms", "at", "identifier"}.
     interactions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The run-time snippet library (read in the same round trip).
+    snippets: dict[str, str] = field(default_factory=dict)
 
 
 def _text(value: Any) -> str:
@@ -110,33 +112,31 @@ class DeliveryStore:
         self._finish = client.register_script(_FINISH)
         self._interaction = client.register_script(_INTERACTION)
 
-    def claim(self, job_id: str, token: str, *, now: str, contact_id: str | None) -> Claim:
-        """Take the job's lease (or learn it is done or busy), with the contact's interactions."""
+    def claim(self, job_id: str, token: str, *, now: str, contact_id: str) -> Claim:
+        """Take the job's lease (or learn it is done or busy), with what routing and
+        rendering read: the contact's interactions and the snippet library. One round trip."""
         pipe = self.redis.pipeline(transaction=False)
         self._claim(
             keys=[job_key(job_id), lease_key(job_id)],
             args=[token, self.lease_s, self.retention_s, now],
             client=pipe,
         )
-        if contact_id is not None:
-            pipe.hgetall(interactions_key(contact_id))
-        replies = pipe.execute()
-        reply = [_text(v) for v in replies[0]]
-        interactions = {
-            _text(k): json.loads(v)
-            for k, v in (replies[1] if contact_id is not None else {}).items()
-        }
+        pipe.hgetall(interactions_key(contact_id))
+        pipe.hgetall(SNIPPETS_KEY)
+        answer, interactions, snippets = pipe.execute()
+        reply = [_text(v) for v in answer]
         if reply[0] == "done":
-            return Claim("done", interactions=interactions)
+            return Claim("done")
         if reply[0] == "busy":
-            return Claim("busy", lease_left=max(1, int(reply[1])), interactions=interactions)
+            return Claim("busy", lease_left=max(1, int(reply[1])))
         return Claim(
             "claimed",
             attempts=int(reply[1]),
             first_seen=reply[2],
             parts={int(k): v for k, v in json.loads(reply[3]).items()},
             in_doubt=reply[4] == "1",
-            interactions=interactions,
+            interactions={_text(k): json.loads(v) for k, v in interactions.items()},
+            snippets={_text(k): _text(v) for k, v in snippets.items()},
         )
 
     def save_progress(

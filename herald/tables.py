@@ -37,3 +37,12 @@ def channels_table(channels: dict[str, ChannelConfig]) -> Table:
         )
         table.add_row(channel_id, str(channel.type), settings)
     return table
+
+
+def snippets_table(from_file: dict[str, str], live: dict[str, str]) -> Table:
+    """Snippets with their source; a run-time snippet hides the file's of the same name."""
+    table = Table("snippet", "source", "text")
+    for name in sorted(from_file.keys() | live.keys()):
+        source = "redis" if name in live else "file"
+        table.add_row(f"/{name}", source, live.get(name, from_file.get(name, "")))
+    return table
