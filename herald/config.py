@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     state_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
     #: How long one worker may hold a job before another copy may take it over.
     lease_s: int = Field(default=120, gt=0)
+    #: Seconds an unacked message stays invisible before Redis redelivers it; every retry
+    #: countdown is kept below half of it.
+    visibility_timeout_s: int = Field(default=1800, ge=4)
+    #: Fleet-wide rate limits per channel type, over the providers' defaults, e.g.
+    #: ``{"telegram": {"channel": "30/s", "recipient": "1/s"}}`` (JSON in the environment).
+    rate_limits: dict[str, dict[str, str | None]] = Field(default_factory=dict)
     #: Embedded Redis data folder, used when no broker is set.
     data_dir: Path = Field(default_factory=default_data_dir)
     worker_pool: Literal["threads", "prefork", "gevent", "eventlet", "solo"] = "threads"

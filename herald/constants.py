@@ -6,10 +6,6 @@ SEND_TASK = "herald.send_message"
 INTERACTION_TASK = "herald.record_interaction"
 DEFAULT_QUEUE = "herald"
 
-#: Seconds a delivered, unacked message stays invisible before Redis hands it out again.
-#: It must exceed every retry countdown: those are clamped to half of it.
-VISIBILITY_TIMEOUT_S = 1800
-
 EVENT_SENT = "message.sent"
 EVENT_FAILED = "message.failed"
 
@@ -22,6 +18,10 @@ JOB_KEY = "herald:job:{job_id}"
 LEASE_KEY = "herald:lease:{job_id}"
 #: The run-time snippet library (a hash of name -> text), edited with ``herald snippets``.
 SNIPPETS_KEY = "herald:snippets"
+#: A GCRA bucket of the fleet-wide rate limiter (scope: channel id, or channel:recipient).
+RATE_KEY = "herald:rate:{scope}"
+#: Fleet-wide counters (a hash): ``in_doubt`` resends, ...
+STATS_KEY = "herald:stats"
 #: Interactions recorded for a contact: hash of channel_id -> JSON {at, identifier}.
 INTERACTIONS_KEY = "herald:contact:{contact_id}:interactions"
 

@@ -11,6 +11,7 @@ turns into an ack or a ``retry(countdown=...)``.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from herald.errors import (
 from herald.events import OutcomeEvent, utc_stamp
 from herald.job import SendJob, Workflow, parse_job
 from herald.outcomes import JobRef, Outcomes
+from herald.ratelimit import RateLimiter
 from herald.render import RenderContext, render_message
 from herald.retry import RetryPolicy
 from herald.routing import select_channel
@@ -61,6 +63,18 @@ class RetryLater:
 Step = Finished | RetryLater
 
 
+#: Short waits for a rate-limit slot one call may take before going back to the queue.
+MAX_SLOT_WAITS = 20
+
+
+class Throttled(Exception):
+    """Raised when the fleet-wide rate limit asks for a wait too long to spend in the call."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"rate limit: wait {wait:.2f}s")
+        self.wait = wait
+
+
 @dataclass
 class _Attempt:
     """Mutable progress of one task call: calls made and parts accepted."""
@@ -81,6 +95,7 @@ class Sender:
         adapters: Mapping[str, Adapter],
         store: DeliveryStore,
         snippets: Mapping[str, str],
+        limiter: RateLimiter,
     ) -> None:
         self.settings = settings
         self.channels = channels
@@ -88,6 +103,7 @@ class Sender:
         self.store = store
         self.outcomes = Outcomes(store)
         self.snippets = snippets
+        self.limiter = limiter
         self.policy = RetryPolicy.from_settings(settings)
         self.tz = ZoneInfo(settings.timezone)
 
@@ -107,7 +123,10 @@ class Sender:
             log.info("job %s had ended already; acking the copy", job_id)
             return Finished(None)
         if claim.status == "busy":
-            return RetryLater(claim.lease_left, f"job {job_id} is being sent by another worker")
+            return RetryLater(
+                self.policy.queue_delay(claim.lease_left),
+                f"job {job_id} is being sent by another worker",
+            )
         ref = JobRef(
             key=job_id,
             event_job_id=job_id,
@@ -195,6 +214,16 @@ class Sender:
             return self._fail(ref, attempt, exc, on)
         except TransientError as exc:
             return self._after_transient(ref, attempt, exc, adapter, on)
+        except Throttled as exc:
+            # The fleet's own rate limit: wait in the queue, never fail the job for it.
+            self.store.save_progress(
+                attempt.job_id,
+                attempt.token,
+                attempts=attempt.attempts,
+                parts=attempt.parts,
+                release=True,
+            )
+            return RetryLater(self.policy.queue_delay(exc.wait), "waiting for a rate-limit slot")
         return Finished(
             self.outcomes.record(
                 ref, token=attempt.token, channel=on, parts=attempt.parts, attempts=attempt.attempts
@@ -202,10 +231,13 @@ class Sender:
         )
 
     def _call(self, adapter: Adapter, out: Outbound, plan: list[Any], attempt: _Attempt) -> None:
-        """One provider call of the whole message: every part not yet accepted, in order."""
-        attempt.attempts += 1
+        """One try at the whole message: every part not yet accepted, in order, each
+        after a slot of the fleet-wide rate limit."""
         pending = [part for part in plan if part.index not in attempt.parts]
         for position, part in enumerate(pending):
+            self._take_slot(adapter, out.recipient)
+            if position == 0:
+                attempt.attempts += 1
             attempt.parts[part.index] = adapter.deliver(out, part)
             if position < len(pending) - 1:
                 # Record the accepted part before the next one leaves: a crash now
@@ -213,6 +245,17 @@ class Sender:
                 self.store.save_progress(
                     attempt.job_id, attempt.token, attempts=attempt.attempts, parts=attempt.parts
                 )
+
+    def _take_slot(self, adapter: Adapter, recipient: str) -> None:
+        """Wait briefly for a rate-limit slot, or raise :class:`Throttled` for a long wait."""
+        for _ in range(MAX_SLOT_WAITS):
+            wait = self.limiter.acquire(adapter.channel, recipient)
+            if wait <= 0:
+                return
+            if wait > self.policy.inline_max_s:
+                break
+            time.sleep(wait)
+        raise Throttled(wait)
 
     def _inline_retrying(self, adapter: Adapter, attempt: _Attempt, ref: JobRef) -> Retrying:
         """tenacity, retrying in-call only transient errors whose wait is short."""
@@ -254,7 +297,7 @@ class Sender:
             release=True,
         )
         log.info("job %s: %s; retrying in %.1fs", attempt.job_id, exc.code, wait)
-        return RetryLater(wait, exc.message)
+        return RetryLater(self.policy.queue_delay(wait), exc.message)
 
     def _fail(
         self, ref: JobRef, attempt: _Attempt, exc: SendError, on: tuple[str, str]

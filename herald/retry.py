@@ -19,7 +19,6 @@ import random
 from dataclasses import dataclass
 
 from herald.config import Settings
-from herald.constants import VISIBILITY_TIMEOUT_S
 from herald.errors import TransientError
 
 
@@ -32,6 +31,7 @@ class RetryPolicy:
     backoff_s: float = 1
     backoff_max_s: float = 300
     inline_max_s: float = 2
+    visibility_timeout_s: float = 1800
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
@@ -42,6 +42,7 @@ class RetryPolicy:
             backoff_s=settings.retry_backoff_s,
             backoff_max_s=settings.retry_backoff_max_s,
             inline_max_s=settings.retry_inline_max_s,
+            visibility_timeout_s=settings.visibility_timeout_s,
         )
 
     def _exponential(self, attempts: int) -> float:
@@ -64,12 +65,11 @@ class RetryPolicy:
         """Whether the next wait is short enough to spend inside the task call."""
         return self.ceiling(attempts, error) <= self.inline_max_s
 
+    def queue_delay(self, seconds: float) -> float:
+        """A countdown that stays well inside the broker's visibility timeout.
 
-def clamp_countdown(seconds: float) -> float:
-    """A queue countdown that stays well inside the broker's visibility timeout.
-
-    On Redis a countdown is an ETA message held unacked in a worker's memory; one that
-    outlives the visibility timeout is delivered again (kombu#337). A provider hint
-    longer than this is met by waiting again after the next answer.
-    """
-    return max(0.0, min(seconds, VISIBILITY_TIMEOUT_S / 2))
+        On Redis a countdown is an ETA message held unacked in a worker's memory; one
+        that outlives the visibility timeout is delivered again (kombu#337). A provider
+        hint longer than this is met by waiting again after the next answer.
+        """
+        return max(0.0, min(seconds, self.visibility_timeout_s / 2))

@@ -13,12 +13,14 @@ import threading
 from dataclasses import dataclass
 
 import redis
+from pydantic import ValidationError
 
 from herald import embedded
 from herald.adapters import build_adapters
 from herald.config import Settings, load_channels
 from herald.errors import ConfigError
 from herald.pipeline import Sender
+from herald.ratelimit import DEFAULT_RATE_LIMITS, ChannelRates, RateLimiter
 from herald.snippets import load_snippets
 from herald.state import DeliveryStore
 
@@ -71,7 +73,19 @@ def build_sender(settings: Settings) -> Sender:
         retention_s=settings.state_retention_s,
         lease_s=settings.lease_s,
     )
-    return Sender(settings, channels, adapters, store, load_snippets(settings.snippets_file))
+    limiter = RateLimiter(client, rate_limits(settings))
+    return Sender(
+        settings, channels, adapters, store, load_snippets(settings.snippets_file), limiter
+    )
+
+
+def rate_limits(settings: Settings) -> dict[str, ChannelRates]:
+    """The providers' default limits with ``HERALD_RATE_LIMITS`` over them."""
+    try:
+        given = {k: ChannelRates.model_validate(v) for k, v in settings.rate_limits.items()}
+    except ValidationError as exc:
+        raise ConfigError(f"HERALD_RATE_LIMITS: {exc.errors()[0]['msg']}") from exc
+    return {**DEFAULT_RATE_LIMITS, **given}
 
 
 _lock = threading.Lock()

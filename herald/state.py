@@ -23,7 +23,14 @@ from typing import Any, Literal
 
 import redis
 
-from herald.constants import DEAD_STREAM, SNIPPETS_KEY, interactions_key, job_key, lease_key
+from herald.constants import (
+    DEAD_STREAM,
+    SNIPPETS_KEY,
+    STATS_KEY,
+    interactions_key,
+    job_key,
+    lease_key,
+)
 from herald.events import OutcomeEvent
 
 _CLAIM = """
@@ -40,7 +47,10 @@ if state == 'sending' and not holder then in_doubt = 1 end
 redis.call('SET', KEYS[2], ARGV[1], 'EX', tonumber(ARGV[2]))
 redis.call('HSET', KEYS[1], 'state', 'sending')
 redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[4])
-if in_doubt == 1 then redis.call('HINCRBY', KEYS[1], 'in_doubt', 1) end
+if in_doubt == 1 then
+  redis.call('HINCRBY', KEYS[1], 'in_doubt', 1)
+  redis.call('HINCRBY', KEYS[3], 'in_doubt', 1)
+end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 local rec = redis.call('HMGET', KEYS[1], 'attempts', 'first_seen', 'parts')
 return {'claimed', rec[1] or '0', rec[2], rec[3] or '{}', tostring(in_doubt)}
@@ -117,7 +127,7 @@ class DeliveryStore:
         rendering read: the contact's interactions and the snippet library. One round trip."""
         pipe = self.redis.pipeline(transaction=False)
         self._claim(
-            keys=[job_key(job_id), lease_key(job_id)],
+            keys=[job_key(job_id), lease_key(job_id), STATS_KEY],
             args=[token, self.lease_s, self.retention_s, now],
             client=pipe,
         )
@@ -179,6 +189,10 @@ class DeliveryStore:
             ],
         )
         return _text(entry) if entry else None
+
+    def stats(self) -> dict[str, int]:
+        """Fleet-wide counters (``in_doubt``: claims that found an interrupted send)."""
+        return {_text(k): int(v) for k, v in self.redis.hgetall(STATS_KEY).items()}
 
     def dead_letter(self, task: str, raw: Any, reason: str) -> None:
         """Keep a refused payload, as JSON text, in the dead-letter stream."""

@@ -13,7 +13,6 @@ from celery import Celery
 from celery.signals import worker_init
 
 from herald.config import Settings, load_channels
-from herald.constants import VISIBILITY_TIMEOUT_S
 from herald.errors import ConfigError
 from herald.runtime import resolve_urls
 from herald.tasks import register_tasks
@@ -26,7 +25,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     urls = resolve_urls(settings)
     transport = {
         # Longer than any retry countdown (clamped to half of it), see herald.retry.
-        "visibility_timeout": VISIBILITY_TIMEOUT_S,
+        "visibility_timeout": settings.visibility_timeout_s,
+        # Sweep for messages of dead workers every 10 s (kombu's default is 100 s).
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
         # Every late ack needs a channel connection: kombu's default of 10 fails acks
         # ("Couldn't ack") past 10 busy slots and the messages are redelivered.
         "max_connections": 2 * settings.worker_concurrency + 10,
@@ -38,6 +40,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": urls.broker,
         "broker_transport_options": transport,
+        # CELERY.md: the setting is read from the app's configuration too.
+        "visibility_timeout": settings.visibility_timeout_s,
         "broker_connection_retry_on_startup": True,  # reconnect rather than die
         "broker_connection_max_retries": None,
         # JSON only: a pickle/YAML/msgpack message is refused unread and logged.

@@ -141,6 +141,11 @@ def herald_env(
         "HERALD_RETRY_BACKOFF_S": "0.05",
         "HERALD_RETRY_BACKOFF_MAX_S": "0.5",
         "HERALD_WORKER_CONCURRENCY": "8",
+        # Many tests write to one chat: no per-chat limit for Telegram here; the webhook
+        # gets a per-recipient limit that test_ratelimit.py checks end to end.
+        "HERALD_RATE_LIMITS": json.dumps(
+            {"telegram": {"channel": "30/s"}, "custom": {"recipient": "2/s"}}
+        ),
         "HERALD_DATA_DIR": str(folder / "data"),
         **secret_env(),
     }

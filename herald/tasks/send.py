@@ -9,7 +9,6 @@ from celery import Celery, Task
 from herald import runtime
 from herald.constants import SEND_TASK
 from herald.pipeline import RetryLater
-from herald.retry import clamp_countdown
 
 
 def _job_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -40,4 +39,4 @@ def register_send_message(app: Celery) -> None:
         """Send one message; exactly one outcome event per job_id."""
         step = runtime.sender().send(_job_argument(args, kwargs), task_id=self.request.id)
         if isinstance(step, RetryLater):
-            raise self.retry(countdown=clamp_countdown(step.countdown), max_retries=None)
+            raise self.retry(countdown=step.countdown, max_retries=None)
