@@ -1,0 +1,209 @@
+"""Crash and outage safety with real processes: SIGKILL mid-send, SIGTERM, Redis restarts.
+
+Each test runs its own Redis server (AOF on) and ``herald worker`` child processes, with a
+short visibility timeout so a dead worker's message comes back within seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from herald.constants import SEND_TASK, STATS_KEY
+from herald.sandbox import Sandbox
+from tests.conftest import Outcomes, make_job, sandbox_requests
+from tests.faults import RedisServer, WorkerProcess
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def env(herald_env: dict[str, str], own_redis: RedisServer) -> dict[str, str]:
+    return {
+        **os.environ,
+        **herald_env,
+        "HERALD_BROKER_URL": own_redis.url,
+        "HERALD_REDIS_URL": own_redis.url,
+        "HERALD_VISIBILITY_TIMEOUT_S": "6",
+        "HERALD_LEASE_S": "4",
+    }
+
+
+@pytest.fixture
+def workers(env: dict[str, str], tmp_path: Path) -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        if worker.alive:
+            worker.kill()
+
+
+def spawn(workers: list[WorkerProcess], env: dict[str, str], tmp_path: Path) -> WorkerProcess:
+    worker = WorkerProcess(env, tmp_path / f"worker-{len(workers)}.log").start()
+    workers.append(worker)
+    return worker
+
+
+def enqueue(url: str, queue: str, job: dict[str, Any]) -> None:
+    from celery import Celery
+
+    producer = Celery("producer", broker=url, set_as_current=False)
+    try:
+        producer.send_task(SEND_TASK, kwargs={"job": job}, queue=queue)
+    finally:
+        producer.close()
+
+
+def wait_for_request(sandbox: Sandbox, chat: str, count: int = 1, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while len(sandbox_requests(sandbox, "telegram", chat_id=chat)) < count:
+        assert time.monotonic() < deadline, "the provider never received the request"
+        time.sleep(0.02)
+
+
+def chat_job() -> tuple[str, dict[str, Any]]:
+    chat = str(uuid.uuid4().int % 10**9)
+    return chat, make_job([{"channel_id": "tg", "identifier": chat}])
+
+
+@pytest.mark.parametrize("policy", ["at_least_once", "at_most_once"])
+def test_sigkill_after_the_request_left_is_in_doubt(
+    policy: str,
+    env: dict[str, str],
+    own_redis: RedisServer,
+    sandbox: Sandbox,
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+    settings: Any,
+) -> None:
+    env = {**env, "HERALD_IN_DOUBT": policy}
+    first = spawn(workers, env, tmp_path)
+    chat, job = chat_job()
+    sandbox.delay(5)  # the provider processes the send, then is slow to answer
+    try:
+        enqueue(own_redis.url, settings.queue, job)
+        wait_for_request(sandbox, chat)
+        first.kill()  # the worker dies with the request answered by nobody
+    finally:
+        sandbox.delay(0)
+    spawn(workers, env, tmp_path)
+    outcomes = Outcomes(
+        redis.Redis.from_url(own_redis.url, decode_responses=True), settings.events_stream
+    )
+    event = outcomes.wait(job["job_id"], timeout=60, settle=1.0)
+    client = redis.Redis.from_url(own_redis.url, decode_responses=True)
+    assert client.hget(STATS_KEY, "in_doubt") == "1"
+    sends = sandbox_requests(sandbox, "telegram", chat_id=chat)
+    if policy == "at_least_once":
+        assert event.event == "message.sent"
+        assert len(sends) == 2  # the in-doubt resend: counted above
+    else:
+        assert event.event == "message.failed"
+        assert event.data.error is not None
+        assert event.data.error.code == "provider_unavailable"
+        assert "in doubt" in event.data.error.message
+        assert len(sends) == 1
+
+
+def test_sigterm_finishes_the_send_in_flight(
+    env: dict[str, str],
+    own_redis: RedisServer,
+    sandbox: Sandbox,
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+    settings: Any,
+) -> None:
+    worker = spawn(workers, env, tmp_path)
+    chat, job = chat_job()
+    sandbox.delay(2)
+    try:
+        enqueue(own_redis.url, settings.queue, job)
+        wait_for_request(sandbox, chat)
+        assert worker.terminate() == 0
+    finally:
+        sandbox.delay(0)
+    client = redis.Redis.from_url(own_redis.url, decode_responses=True)
+    outcomes = Outcomes(client, settings.events_stream)
+    # The worker has exited: the event was written before it did.
+    [event] = outcomes.for_job(job["job_id"])
+    assert (event.event, event.data.attempts) == ("message.sent", 1)
+    assert len(sandbox_requests(sandbox, "telegram", chat_id=chat)) == 1
+
+
+def test_redis_restart_with_aof_loses_no_queued_job(
+    env: dict[str, str],
+    own_redis: RedisServer,
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+    settings: Any,
+) -> None:
+    jobs = [make_job() for _ in range(20)]
+    for job in jobs:
+        enqueue(own_redis.url, settings.queue, job)
+    own_redis.restart()
+    spawn(workers, env, tmp_path)
+    outcomes = Outcomes(
+        redis.Redis.from_url(own_redis.url, decode_responses=True), settings.events_stream
+    )
+    for job in jobs:
+        assert outcomes.wait(job["job_id"], timeout=60, settle=0).event == "message.sent"
+    assert all(len(outcomes.for_job(job["job_id"])) == 1 for job in jobs)
+
+
+def test_broker_outage_makes_workers_reconnect_not_die(
+    env: dict[str, str],
+    own_redis: RedisServer,
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+    settings: Any,
+) -> None:
+    worker = spawn(workers, env, tmp_path)
+    own_redis.restart(down_s=3)
+    jobs = [make_job() for _ in range(5)]
+    for job in jobs:
+        enqueue(own_redis.url, settings.queue, job)
+    outcomes = Outcomes(
+        redis.Redis.from_url(own_redis.url, decode_responses=True), settings.events_stream
+    )
+    for job in jobs:
+        assert outcomes.wait(job["job_id"], timeout=60, settle=0).event == "message.sent"
+    assert worker.alive
+
+
+def test_two_workers_and_duplicate_enqueues_send_each_job_once(
+    env: dict[str, str],
+    own_redis: RedisServer,
+    sandbox: Sandbox,
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+    settings: Any,
+) -> None:
+    spawn(workers, env, tmp_path)
+    spawn(workers, env, tmp_path)
+    jobs = [chat_job() for _ in range(30)]
+    for _, job in jobs:
+        for _ in range(3):  # an ambiguous publish retried, a producer retrying...
+            enqueue(own_redis.url, settings.queue, job)
+    outcomes = Outcomes(
+        redis.Redis.from_url(own_redis.url, decode_responses=True), settings.events_stream
+    )
+    for _, job in jobs:
+        assert outcomes.wait(job["job_id"], timeout=60, settle=0).event == "message.sent"
+    time.sleep(1.0)
+    for chat, job in jobs:
+        assert len(outcomes.for_job(job["job_id"])) == 1
+        assert len(sandbox_requests(sandbox, "telegram", chat_id=chat)) == 1
