@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import redis
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from herald.adapters.base import Adapter, Outbound
@@ -141,6 +142,8 @@ class Sender:
         attempt = _Attempt(job_id, token, claim.attempts, dict(claim.parts))
         try:
             return self._deliver(job, claim, ref, attempt)
+        except redis.RedisError:
+            raise  # the state store is unreachable: no outcome can be recorded now
         except SendError as exc:
             return Finished(
                 self.outcomes.record(ref, token=token, error=exc, attempts=attempt.attempts)
@@ -273,7 +276,19 @@ class Sender:
             assert isinstance(exc, TransientError)
             return self.policy.wait(attempt.attempts, exc)
 
-        return Retrying(retry=retry_if_exception(short), wait=wait, reraise=True)
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, TransientError) and exc.in_doubt:
+                self._count_in_doubt(attempt, exc)
+
+        return Retrying(
+            retry=retry_if_exception(short), wait=wait, before_sleep=before_sleep, reraise=True
+        )
+
+    def _count_in_doubt(self, attempt: _Attempt, exc: TransientError) -> None:
+        """A resend after an answer that leaves the first send in doubt: count it."""
+        log.warning("job %s: resending after an in-doubt failure (%s)", attempt.job_id, exc.message)
+        self.store.count("in_doubt")
 
     def _after_transient(
         self,
@@ -289,6 +304,8 @@ class Sender:
         wait = self.policy.wait(attempt.attempts, exc)
         if self.policy.exhausted(attempt.attempts, self._age(ref), wait):
             return self._fail(ref, attempt, exc, on)
+        if exc.in_doubt:
+            self._count_in_doubt(attempt, exc)
         self.store.save_progress(
             attempt.job_id,
             attempt.token,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import redis
 from pydantic import ValidationError
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
 
 from herald import embedded
 from herald.adapters import build_adapters
@@ -46,8 +48,15 @@ def resolve_urls(settings: Settings) -> Urls:
     return Urls(server.url, settings.redis_url or server.url)
 
 
+#: How long the state store may be unreachable (a Redis restart, a failover) before a
+#: job gives up and goes back to the queue: retries with backoff capped at 3 s.
+STORE_RETRY = Retry(ExponentialWithJitterBackoff(base=0.1, cap=3.0), retries=20)
+
+
 def redis_client(url: str, *, max_connections: int) -> redis.Redis:
-    """A Redis client whose pool blocks (rather than fails) when every connection is busy."""
+    """A Redis client whose pool blocks (rather than fails) when every connection is busy,
+    and that rides out a short outage by retrying. Every state change is a Lua script
+    whose re-run is harmless (a claim by the same token, a finish already done)."""
     pool = redis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -56,6 +65,8 @@ def redis_client(url: str, *, max_connections: int) -> redis.Redis:
         socket_connect_timeout=5,
         health_check_interval=30,
         decode_responses=True,
+        retry=STORE_RETRY,
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
     return redis.Redis(connection_pool=pool)
 

@@ -190,6 +190,10 @@ class DeliveryStore:
         )
         return _text(entry) if entry else None
 
+    def count(self, name: str) -> None:
+        """Add one to a fleet-wide counter."""
+        self.redis.hincrby(STATS_KEY, name, 1)
+
     def stats(self) -> dict[str, int]:
         """Fleet-wide counters (``in_doubt``: claims that found an interrupted send)."""
         return {_text(k): int(v) for k, v in self.redis.hgetall(STATS_KEY).items()}

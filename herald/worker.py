@@ -78,10 +78,18 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app with Herald's tasks; configuration is read on first use."""
+    quiet_http_logs()
     app = Celery("herald", set_as_current=False)
     app.add_defaults(lambda: celery_config(settings or Settings()))
     register_tasks(app)
     return app
+
+
+def quiet_http_logs() -> None:
+    """httpx logs every request URL at INFO, and Telegram puts the bot token in the URL:
+    keep httpx and httpcore at WARNING so no token reaches a log."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 app = create_app()

@@ -23,6 +23,9 @@ from herald.config import Settings
 from herald.events import OutcomeEvent
 from herald.sandbox import Sandbox
 
+# The local SMTP server fixture (smtp_server) for the email channel.
+pytest_plugins = ["tests.smtp_server"]
+
 RUN = uuid.uuid4().hex[:8]
 
 

@@ -6,13 +6,17 @@ so these run ``herald worker`` as a child process.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -144,3 +148,31 @@ class WorkerProcess:
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+
+def protocol_v2(task: str, kwargs: dict[str, Any], queue: str) -> dict[str, Any]:
+    """A Celery protocol-2 message in kombu's Redis envelope, built by hand (CELERY.md)."""
+    task_id = str(uuid.uuid4())
+    body = [[], kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
+    return {
+        "body": base64.b64encode(json.dumps(body).encode()).decode(),
+        "content-type": "application/json",
+        "content-encoding": "utf-8",
+        "headers": {
+            "lang": "py",
+            "task": task,
+            "id": task_id,
+            "root_id": task_id,
+            "parent_id": None,
+            "group": None,
+        },
+        "properties": {
+            "correlation_id": task_id,
+            "reply_to": "",
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": queue},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }

@@ -142,6 +142,8 @@ def test_sigterm_finishes_the_send_in_flight(
     [event] = outcomes.for_job(job["job_id"])
     assert (event.event, event.data.attempts) == ("message.sent", 1)
     assert len(sandbox_requests(sandbox, "telegram", chat_id=chat)) == 1
+    # The worker logged at INFO; the bot token (in Telegram's URL path) is in no line.
+    assert env["SANDBOX_TELEGRAM"] not in worker.log.read_text()
 
 
 def test_redis_restart_with_aof_loses_no_queued_job(

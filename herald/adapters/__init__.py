@@ -10,14 +10,30 @@ from collections.abc import Mapping
 
 from herald.adapters.base import Adapter, Outbound, Part
 from herald.adapters.custom import CustomAdapter
+from herald.adapters.email_smtp import SmtpAdapter
 from herald.adapters.http import ClientPool
+from herald.adapters.instagram import InstagramAdapter
+from herald.adapters.line import LineAdapter
+from herald.adapters.messenger import MessengerAdapter
+from herald.adapters.sendgrid import SendGridAdapter
 from herald.adapters.telegram import TelegramAdapter
+from herald.adapters.twilio_sms import TwilioSmsAdapter
+from herald.adapters.viber import ViberAdapter
+from herald.adapters.whatsapp import WhatsAppAdapter
 from herald.config import ChannelConfig, ChannelType, Settings
 from herald.errors import ConfigError
 
 ADAPTERS: Mapping[ChannelType, type[Adapter]] = {
     ChannelType.TELEGRAM: TelegramAdapter,
+    ChannelType.WHATSAPP: WhatsAppAdapter,
+    ChannelType.MESSENGER: MessengerAdapter,
+    ChannelType.INSTAGRAM: InstagramAdapter,
     ChannelType.CUSTOM: CustomAdapter,
+    ChannelType.TWILIO_SMS: TwilioSmsAdapter,
+    ChannelType.LINE: LineAdapter,
+    ChannelType.VIBER: ViberAdapter,
+    ChannelType.SENDGRID: SendGridAdapter,
+    ChannelType.EMAIL_SMTP: SmtpAdapter,
 }
 
 

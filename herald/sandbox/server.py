@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import re
 import socket
+import struct
 import sys
 import threading
 import traceback
@@ -50,6 +52,8 @@ class Incoming:
     headers: dict[str, str]
     body: bytes
     match: re.Match[str]
+    #: The query string (after "?"), undecoded.
+    query: str = ""
 
     def json(self) -> Any:
         """The body as JSON, or None when it is not JSON."""
@@ -67,6 +71,8 @@ class Answer:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     duplicate: bool = False
+    #: A network fault instead of an answer: "reset" (RST) or "hang" (no answer).
+    fault: str | None = None
 
     @classmethod
     def of(
@@ -84,6 +90,71 @@ class Answer:
 
 
 Handler = Callable[["Sandbox", Incoming], Answer]
+
+
+@dataclass(frozen=True)
+class Chaos:
+    """Random faults for load and chaos tests, each a probability per request.
+
+    "before" faults happen before the provider processes the request (nothing was sent);
+    "after" faults happen once it has (the message went out, but the client cannot know):
+    exactly the in-doubt cases of PROVIDERS.md.
+    """
+
+    fail_before: float = 0.0  # 503
+    throttle: float = 0.0  # 429 with Retry-After / retry_after
+    reset_before: float = 0.0  # connection reset
+    fail_after: float = 0.0  # processed, then 500
+    reset_after: float = 0.0  # processed, then connection reset
+    hang_after: float = 0.0  # processed, then no answer for hang_s
+    hang_s: float = 5.0
+    retry_after_s: int = 1
+
+    def roll(self, rng: random.Random) -> str | None:
+        """Pick this request's fault, if any."""
+        point = rng.random()
+        for name in (
+            "fail_before",
+            "throttle",
+            "reset_before",
+            "fail_after",
+            "reset_after",
+            "hang_after",
+        ):
+            point -= getattr(self, name)
+            if point < 0:
+                return name
+        return None
+
+    def before(self, fault: str) -> Answer | None:
+        """The answer of a fault that strikes before processing."""
+        if fault == "fail_before":
+            return Answer.of(503, {"ok": False, "error_code": 503, "description": "Unavailable"})
+        if fault == "throttle":
+            seconds = self.retry_after_s
+            return Answer.of(
+                429,
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {seconds}",
+                    "parameters": {"retry_after": seconds},
+                },
+                {"Retry-After": str(seconds)},
+            )
+        if fault == "reset_before":
+            return Answer(0, fault="reset")
+        return None
+
+    def after(self, fault: str, answer: Answer) -> Answer:
+        """What the client gets when a fault strikes after processing."""
+        if fault == "fail_after":
+            return Answer.of(500, {"ok": False, "error_code": 500, "description": "Internal"})
+        if fault == "reset_after":
+            return Answer(0, fault="reset")
+        if fault == "hang_after":
+            return Answer(0, fault="hang")
+        return answer
 
 
 @dataclass(frozen=True)
@@ -165,6 +236,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         answer = box.answer(self.command, self.path, headers, body)
+        if answer.fault:
+            self.close_connection = True
+            if answer.fault == "hang" and box.chaos and box.stopping.wait(box.chaos.hang_s):
+                return
+            # Close with RST: the client sees a reset, not an orderly end.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return
         if box.delay_s and box.stopping.wait(box.delay_s):
             return
         self.send_response(answer.status)
@@ -184,6 +262,9 @@ class Sandbox:
         #: The credential each provider accepts: its default, or the one given here.
         self.secrets = {**DEFAULT_SECRETS, **(secrets or {})}
         self.delay_s = 0.0
+        #: Random faults (load and chaos tests); None answers every request properly.
+        self.chaos: Chaos | None = None
+        self._rng = random.Random()
         self.stopping = threading.Event()
         self._address = (host, port)
         self._lock = threading.RLock()
@@ -274,6 +355,11 @@ class Sandbox:
             self._counters[scope] = self._counters.get(scope, 0) + 1
             return self._counters[scope]
 
+    def counter(self, scope: str) -> int:
+        """A counter's current value (0 if never counted)."""
+        with self._lock:
+            return self._counters.get(scope, 0)
+
     def once(self, key: str, make: Callable[[], str]) -> tuple[str, bool]:
         """The value remembered under ``key`` (made now if new) and whether it was known."""
         with self._lock:
@@ -294,11 +380,21 @@ class Sandbox:
         with self._lock:
             queue = self._scripted.get(entry.provider)
             scripted = queue.popleft() if queue else None
+            fault = self.chaos.roll(self._rng) if self.chaos and not scripted else None
+        early = self.chaos.before(fault) if self.chaos and fault else None
         try:
-            answer = scripted or entry.handler(self, Incoming(method, bare, headers, body, match))
+            answer = (
+                scripted
+                or early
+                or entry.handler(
+                    self, Incoming(method, bare, headers, body, match, path.partition("?")[2])
+                )
+            )
         except Exception as exc:  # a sandbox bug: answer it rather than drop the connection
             traceback.print_exc()
             answer = Answer.of(500, {"error": f"sandbox bug: {type(exc).__name__}: {exc}"})
+        if self.chaos and fault and early is None:
+            answer = self.chaos.after(fault, answer)
         seen = Recorded(method, entry.redact(path), headers, body, entry.provider, answer.duplicate)
         with self._lock:
             self._requests.append(seen)

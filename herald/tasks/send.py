@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from celery import Celery, Task
+from celery.exceptions import Reject
 
 from herald import runtime
 from herald.constants import SEND_TASK
@@ -37,6 +39,12 @@ def register_send_message(app: Celery) -> None:
     )
     def send_message(self: Task, *args: Any, **kwargs: Any) -> None:
         """Send one message; exactly one outcome event per job_id."""
-        step = runtime.sender().send(_job_argument(args, kwargs), task_id=self.request.id)
+        try:
+            step = runtime.sender().send(_job_argument(args, kwargs), task_id=self.request.id)
+        except redis.RedisError as exc:
+            # Redis (state and broker) stayed unreachable: put the message back rather than
+            # ack it. If even that fails, it stays unacked and returns after the
+            # visibility timeout. The job's record makes the next run pick up safely.
+            raise Reject(str(exc), requeue=True) from exc
         if isinstance(step, RetryLater):
             raise self.retry(countdown=step.countdown, max_retries=None)

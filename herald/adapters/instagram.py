@@ -1,0 +1,43 @@
+"""Instagram messaging adapter: ``POST {base}/v21.0/{page_id}/messages``, Bearer token.
+
+The Send API of :mod:`herald.adapters.messenger` with Instagram's facts: the recipient
+is an IGSID, only the ``HUMAN_AGENT`` tag exists, texts are up to 1,000 characters and
+only generic templates are sent. Attachment size limits (images 8 MB, video and audio
+25 MB) are facts of the file behind the URL, which Herald does not fetch: Meta's own
+error (100/2018109) reports them.
+"""
+
+from __future__ import annotations
+
+from httpx import Response
+from pydantic import SecretStr
+
+from herald.adapters.http import ClientPool
+from herald.adapters.messenger import SendApiAdapter
+from herald.adapters.meta import graph_url
+from herald.config import ChannelConfig, ChannelType, InstagramChannel
+from herald.errors import ConfigError
+
+
+class InstagramAdapter(SendApiAdapter):
+    """Sends to Instagram users (IGSIDs) as one professional account."""
+
+    channel_type = ChannelType.INSTAGRAM
+    name = "instagram"
+    text_max = 1000
+    tags = frozenset({"HUMAN_AGENT"})
+    template_types = frozenset({"generic"})
+
+    def __init__(self, channel: ChannelConfig, http: ClientPool) -> None:
+        if not isinstance(channel, InstagramChannel):
+            raise ConfigError(f"channel {channel.id} is not an instagram channel")
+        super().__init__(channel, http)
+        self._url = graph_url(channel.base_url, channel.page_id, "messages")
+        self._token = channel.access_token
+
+    def _secret(self) -> SecretStr:
+        return self._token
+
+    def _post(self, body: bytes, token: str) -> Response:
+        headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+        return self.http.request("POST", self._url, what=self.name, content=body, headers=headers)

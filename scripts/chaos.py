@@ -1,0 +1,250 @@
+"""Chaos run: N jobs through real worker processes while things break, then the figures.
+
+    python scripts/chaos.py --jobs 10000 --workers 2
+
+What breaks: the provider (a local Telegram sandbox) answers with 5xx before and after
+processing, 429 with Retry-After, connection resets before and after processing, and hangs
+past the client's read timeout; worker processes are SIGKILLed at random moments (and
+replaced); Redis is restarted once (AOF on). Jobs are enqueued as raw Celery protocol-2
+messages (LPUSH, as a service in another language would), each to its own chat, so
+every provider-side send can be attributed to its job.
+
+Printed: jobs enqueued, outcome events, lost jobs (no event), duplicate events (more than
+one event for a job), duplicate provider sends (a chat that received the message more than
+once) and the in-doubt count (resends Herald made after it could not know whether the
+provider had processed a request). Targets: 0 lost, 0 duplicate events, duplicate sends
+no more than in-doubt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from herald.constants import STATS_KEY  # noqa: E402
+from herald.sandbox import DEFAULT_TELEGRAM_TOKEN, Chaos, Sandbox  # noqa: E402
+from tests.faults import RedisServer, WorkerProcess, protocol_v2  # noqa: E402
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--kills", type=int, default=3, help="SIGKILLs during the run")
+    parser.add_argument("--fault-rate", type=float, default=0.06, help="each fault kind's share")
+    parser.add_argument("--timeout", type=float, default=1500, help="seconds to wait for events")
+    parser.add_argument("--seed", type=int, default=None)
+    return parser.parse_args()
+
+
+def job(n: int, run: str) -> dict[str, Any]:
+    return {
+        "job_id": f"chaos-{run}-{n}",
+        "contact": {
+            "id": f"c-{n}",
+            "fields": {"firstname": "Ana"},
+            "channels": [{"channel_id": "tg", "identifier": str(10_000_000 + n)}],
+        },
+        "message": {"type": "text", "text": f"Hi $contact.firstname, message {n}"},
+        "failure_branch": True,
+    }
+
+
+def enqueue(client: redis.Redis, queue: str, jobs: list[dict[str, Any]]) -> None:
+    pipe = client.pipeline(transaction=False)
+    for i, item in enumerate(jobs, 1):
+        pipe.lpush(queue, json.dumps(protocol_v2("herald.send_message", {"job": item}, queue)))
+        if i % 1000 == 0:
+            pipe.execute()
+    pipe.execute()
+
+
+def count_events(client: redis.Redis, stream: str, prefix: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    last = "-"
+    while True:
+        rows = client.xrange(stream, min=last, count=5000)
+        fresh = [r for r in rows if r[0] != last]
+        if not fresh:
+            return counts
+        for entry_id, fields in fresh:
+            if fields["job_id"].startswith(prefix):
+                counts[fields["job_id"]] += 1
+            last = entry_id
+
+
+class Saboteur:
+    """Breaks things as the run progresses: SIGKILLs at random points, one Redis restart."""
+
+    def __init__(self, rng: random.Random, kills: int) -> None:
+        self.kill_at = sorted(rng.uniform(0.05, 0.85) for _ in range(kills))
+        self.restart_at = rng.uniform(0.2, 0.7)
+        self.rng = rng
+        self.log: list[str] = []
+
+    def act(self, progress: float, workers: list[WorkerProcess], server: RedisServer) -> None:
+        if self.restart_at is not None and progress >= self.restart_at:
+            self.note(f"restart Redis at {progress:.0%}")
+            server.restart(down_s=1.0)
+            self.restart_at = None  # type: ignore[assignment]
+        while self.kill_at and progress >= self.kill_at[0]:
+            self.kill_at.pop(0)
+            victim = self.rng.randrange(len(workers))
+            self.note(f"SIGKILL worker {victim} at {progress:.0%}")
+            workers[victim].kill()
+            old = workers[victim]
+            workers[victim] = WorkerProcess(
+                old.env, old.log.with_suffix(f".{len(self.log)}.log"), concurrency=old.concurrency
+            ).start(wait_ready=False)
+
+    def note(self, what: str) -> None:
+        self.log.append(what)
+        print(f"  ! {what}", flush=True)
+
+
+def worker_env(server: RedisServer, channels: Path, concurrency: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HERALD_BROKER_URL": server.url,
+        "HERALD_CHANNELS_FILE": str(channels),
+        "HERALD_QUEUE": "herald",
+        # Short, so a killed worker's messages come back within the run.
+        "HERALD_VISIBILITY_TIMEOUT_S": "20",
+        "HERALD_LEASE_S": "10",
+        "HERALD_HTTP_TIMEOUT_S": "2",
+        "HERALD_RETRY_BACKOFF_S": "0.2",
+        "HERALD_RETRY_BACKOFF_MAX_S": "3",
+        "HERALD_RETRY_MAX_ATTEMPTS": "12",
+        # One chat per job: no per-chat limit needed, and no bot-wide one for the load.
+        "HERALD_RATE_LIMITS": json.dumps({"telegram": {}}),
+        "HERALD_WORKER_CONCURRENCY": str(concurrency),
+    }
+
+
+def wait_for_outcomes(
+    client: redis.Redis, prefix: str, total: int, timeout: float, tick: Any
+) -> None:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            seen = len(count_events(client, "herald:events", prefix))
+        except redis.ConnectionError:
+            time.sleep(0.5)
+            continue
+        tick(seen / total)
+        print(
+            f"  {seen}/{total} jobs have an outcome ({time.monotonic() - started:.0f}s)", flush=True
+        )
+        if seen >= total:
+            return
+        time.sleep(2)
+
+
+def report(
+    jobs: list[dict[str, Any]],
+    events: Counter[str],
+    outcomes: Counter[str],
+    processed: dict[str, int],
+    requests: int,
+    in_doubt: int,
+    elapsed: float,
+) -> bool:
+    lost = [j["job_id"] for j in jobs if events[j["job_id"]] == 0]
+    duplicate_events = sum(n - 1 for n in events.values() if n > 1)
+    duplicate_sends = sum(n - 1 for n in processed.values() if n > 1)
+    print()
+    print(f"jobs enqueued            {len(jobs)}")
+    print(
+        f"outcome events           {sum(events.values())} "
+        f"(sent {outcomes['sent']}, failed {outcomes['failed']})"
+    )
+    print(f"lost jobs                {len(lost)}")
+    print(f"duplicate events         {duplicate_events}")
+    print(f"duplicate provider sends {duplicate_sends}")
+    print(f"in-doubt count           {in_doubt}")
+    print(f"provider requests        {requests}")
+    print(f"elapsed                  {elapsed:.0f}s")
+    ok = not lost and duplicate_events == 0 and duplicate_sends <= in_doubt
+    print("result                   " + ("PASS" if ok else "FAIL"))
+    return ok
+
+
+def main() -> int:
+    args = parse()
+    rng = random.Random(args.seed)
+    run = uuid.uuid4().hex[:6]
+    folder = Path(tempfile.mkdtemp(prefix="herald-chaos-"))
+    rate = args.fault_rate
+    chaos = Chaos(
+        fail_before=rate,
+        throttle=rate / 2,
+        reset_before=rate / 2,
+        fail_after=rate,
+        reset_after=rate / 2,
+        hang_after=rate / 4,
+        hang_s=4.0,
+    )
+    saboteur = Saboteur(rng, args.kills)
+    with Sandbox() as sandbox:
+        sandbox.chaos = chaos
+        server = RedisServer(folder / "redis").start()
+        channels = folder / "channels.toml"
+        channels.write_text(
+            f'[channels.tg]\ntype = "telegram"\nbot_token = "{DEFAULT_TELEGRAM_TOKEN}"\n'
+            f'base_url = "{sandbox.url}"\n'
+        )
+        env = worker_env(server, channels, args.concurrency)
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        jobs = [job(n, run) for n in range(args.jobs)]
+        started = time.monotonic()
+        enqueue(client, "herald", jobs)
+        print(f"enqueued {len(jobs)} jobs in {time.monotonic() - started:.1f}s", flush=True)
+        workers = [
+            WorkerProcess(env, folder / f"worker-{i}.log", concurrency=args.concurrency).start()
+            for i in range(args.workers)
+        ]
+        prefix = f"chaos-{run}-"
+        wait_for_outcomes(
+            client,
+            prefix,
+            len(jobs),
+            args.timeout,
+            lambda progress: saboteur.act(progress, workers, server),
+        )
+        time.sleep(3)  # let a (wrong) late duplicate show up before counting
+        elapsed = time.monotonic() - started
+        events = count_events(client, "herald:events", prefix)
+        outcomes = Counter(
+            json.loads(f["data"])["outcome"]
+            for _, f in client.xrange("herald:events")
+            if f["job_id"].startswith(prefix)
+        )
+        in_doubt = int(client.hget(STATS_KEY, "in_doubt") or 0)
+        chats = {r.json()["chat_id"] for r in sandbox.requests if r.provider == "telegram"}
+        processed = {chat: sandbox.counter(f"telegram:{chat}") for chat in chats}
+        requests = sum(1 for r in sandbox.requests if r.provider == "telegram")
+        for worker in workers:
+            if worker.alive:
+                worker.terminate()
+        server.stop()
+    ok = report(jobs, events, outcomes, processed, requests, in_doubt, elapsed)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,403 @@
+"""SmtpAdapter against a real SMTP server (aiosmtpd), attachments fetched from the sandbox."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from email.message import EmailMessage as Mime
+from typing import Any
+
+import pydantic
+import pytest
+from pydantic import SecretStr
+
+from herald.adapters.base import Outbound
+from herald.adapters.email_smtp import SmtpAdapter
+from herald.adapters.http import ClientPool
+from herald.config import SmtpChannel
+from herald.email import MAX_ATTACHMENT_BYTES
+from herald.errors import (
+    AuthFailed,
+    InvalidContent,
+    ProviderUnavailable,
+    RateLimited,
+    RecipientUnavailable,
+    SendError,
+)
+from herald.job import (
+    Attachment,
+    CustomPayload,
+    EmailMessage,
+    MediaMessage,
+    TextMessage,
+    WhatsAppTemplate,
+    Workflow,
+)
+from herald.sandbox import Sandbox
+from herald.sandbox.files import file_bytes
+from tests.smtp_server import SmtpServer
+
+#: The ``smtp_server`` fixture, registered globally (conftest asks for it by name).
+pytest_plugins = ["tests.smtp_server"]
+
+PASSWORD = "smtp-test-password"
+FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽"
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpServer]:
+    with SmtpServer(password=PASSWORD) as running:
+        yield running
+
+
+@pytest.fixture
+def files() -> Iterator[Sandbox]:
+    with Sandbox() as box:
+        yield box
+
+
+def make_adapter(port: int, **fields: Any) -> SmtpAdapter:
+    config: dict[str, Any] = {
+        "id": "mail",
+        "type": "email_smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "username": "herald",
+        "password": SecretStr(PASSWORD),
+        "from_address": "Herald Shop <shop@herald.test>",
+        "security": "none",
+        **fields,
+    }
+    return SmtpAdapter(SmtpChannel(**config), ClientPool())
+
+
+@pytest.fixture
+def adapter(server: SmtpServer) -> Iterator[SmtpAdapter]:
+    made = make_adapter(server.port)
+    yield made
+    made.close()
+
+
+def outbound(
+    message: Any, recipient: str = "ana@example.com", job_id: str = "run-1:s1"
+) -> Outbound:
+    return Outbound(
+        job_id=job_id,
+        channel_id="mail",
+        contact_id="c-1",
+        recipient=recipient,
+        message=message,
+        workflow=Workflow(workflow_id="wf-1", run_id="run-1", step_id="s1"),
+    )
+
+
+def send(adapter: SmtpAdapter, out: Outbound) -> list[str]:
+    parts = adapter.plan(out)
+    assert [part.index for part in parts] == [0]  # one email per message
+    return adapter.deliver(out, parts[0])
+
+
+def fail(adapter: SmtpAdapter, out: Outbound) -> SendError:
+    with pytest.raises(SendError) as caught:
+        send(adapter, out)
+    assert PASSWORD not in str(caught.value)
+    return caught.value
+
+
+def email(**fields: Any) -> EmailMessage:
+    return EmailMessage(type="email", **{"subject": "Hello", "html": "<p>Hi</p>", **fields})
+
+
+def body_of(message: Mime, kind: str) -> str:
+    part = message.get_body(preferencelist=(kind,))
+    assert part is not None and part.get_content_type() == f"text/{kind}"
+    return str(part.get_content()).replace("\r\n", "\n").removesuffix("\n")
+
+
+# --- success ----------------------------------------------------------------------------------
+
+
+def test_text_message_is_a_plain_email(server: SmtpServer, adapter: SmtpAdapter) -> None:
+    ids = send(adapter, outbound(TextMessage(type="text", text=FAMILY)))
+
+    [got] = server.messages
+    assert got.mail_from == "shop@herald.test"
+    assert got.rcpt_tos == ["ana@example.com"]
+    assert got.login == "herald"  # authenticated
+    assert got.mail_options == [f"SIZE={len(got.raw)}"]
+    msg = got.message
+    assert ids == [msg["Message-ID"]]
+    assert msg.get_content_type() == "text/plain"
+    assert msg["Subject"] == ""
+    assert msg["From"] == "Herald Shop <shop@herald.test>"
+    assert msg["To"] == "ana@example.com"
+    assert msg["In-Reply-To"] == msg["References"]
+    assert msg["In-Reply-To"].startswith("<thread-")
+    assert body_of(msg, "plain") == FAMILY  # the ZWJ sequence intact
+
+
+def test_html_email_has_a_text_alternative(server: SmtpServer, adapter: SmtpAdapter) -> None:
+    html = '<p onclick="x()">Hi <b>Ana</b> &lt;3<br>see <a href="https://s.example/o">order</a></p>'
+    send(adapter, outbound(email(subject=f"Order {FAMILY}", html=html)))
+
+    msg = server.messages[0].message
+    assert msg["Subject"] == f"Order {FAMILY}"
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert body_of(msg, "plain") == "Hi Ana <3\nsee order (https://s.example/o)"
+    assert body_of(msg, "html") == (
+        '<p>Hi <b>Ana</b> &lt;3<br>see <a href="https://s.example/o" rel="noopener noreferrer">'
+        "order</a></p>"
+    )
+
+
+def test_five_attachments_arrive_with_their_bytes_names_and_types(
+    server: SmtpServer, adapter: SmtpAdapter, files: Sandbox
+) -> None:
+    given = [
+        ("invoice.pdf", 1234, None, "application/pdf"),
+        ("photo.png", 5000, "Front view.png", "image/png"),
+        ("clip.mp4", 70_000, None, "video/mp4"),
+        ("notes.txt", 10, "notes.txt", "text/plain"),
+        ("song.mp3", 3, None, "audio/mpeg"),
+    ]
+    attachments = [
+        Attachment(url=f"{files.url}/files/{size}/{name}", kind="file", filename=filename)
+        for name, size, filename, _ in given
+    ]
+    send(adapter, outbound(email(text="See attached", attachments=attachments)))
+
+    msg = server.messages[0].message
+    assert msg.get_content_type() == "multipart/mixed"
+    assert body_of(msg, "plain") == "See attached"
+    got = list(msg.iter_attachments())
+    assert [(a.get_filename(), a.get_content_type()) for a in got] == [
+        (filename or name, kind) for name, _, filename, kind in given
+    ]
+    for part, (name, size, _, _) in zip(got, given, strict=True):
+        assert part.get_payload(decode=True) == file_bytes(name, size)
+    assert [r.path for r in files.requests] == [f"/files/{s}/{n}" for n, s, _, _ in given]
+
+
+def test_a_sixth_attachment_is_refused_by_the_model() -> None:
+    six = [Attachment(url=f"https://f.example/{i}.pdf", kind="file") for i in range(6)]
+    with pytest.raises(pydantic.ValidationError, match="at most 5 items"):
+        EmailMessage(type="email", html="<p>x</p>", attachments=six)
+
+
+def test_default_media_message_is_sent_as_attachments(
+    server: SmtpServer, adapter: SmtpAdapter, files: Sandbox
+) -> None:
+    media = MediaMessage(
+        type="media",
+        attachments=[Attachment(url=f"{files.url}/files/64/a.jpg", kind="image", caption="Look")],
+    )
+    send(adapter, outbound(media))
+    msg = server.messages[0].message
+    assert msg["Subject"] == ""
+    assert body_of(msg, "plain") == "Look"
+    [part] = msg.iter_attachments()
+    assert (part.get_filename(), part.get_content_type()) == ("a.jpg", "image/jpeg")
+    assert part.get_payload(decode=True) == file_bytes("a.jpg", 64)
+
+
+def test_no_auth_when_no_username_is_set(server: SmtpServer) -> None:
+    adapter = make_adapter(server.port, username=None, password=None)
+    try:
+        send(adapter, outbound(TextMessage(type="text", text="hi")))
+    finally:
+        adapter.close()
+    assert server.messages[0].login is None
+
+
+# --- content refused before any SMTP session --------------------------------------------------
+
+
+def test_an_attachment_over_the_cap_is_invalid_content(
+    server: SmtpServer, adapter: SmtpAdapter, files: Sandbox
+) -> None:
+    url = f"{files.url}/files/{MAX_ATTACHMENT_BYTES + 1}/huge.pdf"
+    error = fail(adapter, outbound(email(attachments=[Attachment(url=url, kind="file")])))
+    assert isinstance(error, InvalidContent)
+    assert error.message == (
+        "email_smtp: attachment huge.pdf is over 10 MB; the limit per attachment is 10 MB"
+    )
+    assert url not in error.message
+    assert server.messages == []
+
+
+def test_attachments_over_the_total_cap_are_invalid_content(
+    server: SmtpServer, adapter: SmtpAdapter, files: Sandbox
+) -> None:
+    size = 9 * 1024 * 1024
+    attachments = [
+        Attachment(url=f"{files.url}/files/{size}/part{i}.bin", kind="file") for i in range(3)
+    ]
+    error = fail(adapter, outbound(email(attachments=attachments)))
+    assert isinstance(error, InvalidContent)
+    assert "attachments total over 25 MB (reached at part2.bin)" in error.message
+    assert server.messages == []
+
+
+def test_a_missing_attachment_is_invalid_content(
+    server: SmtpServer, adapter: SmtpAdapter, files: Sandbox
+) -> None:
+    url = f"{files.url}/files/missing.pdf"
+    error = fail(adapter, outbound(email(attachments=[Attachment(url=url, kind="file")])))
+    assert isinstance(error, InvalidContent)
+    assert error.message == "email_smtp: attachment missing.pdf was not found (HTTP 404)"
+    assert server.messages == []
+
+
+def test_an_attachment_server_error_is_transient(adapter: SmtpAdapter, files: Sandbox) -> None:
+    url = f"{files.url}/files/broken.pdf"
+    error = fail(adapter, outbound(email(attachments=[Attachment(url=url, kind="file")])))
+    assert isinstance(error, ProviderUnavailable)
+    assert "attachment broken.pdf could not be fetched now (HTTP 503)" in error.message
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_attachment_network_fault_is_provider_unavailable(adapter: SmtpAdapter) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/files/invoice.pdf"
+    error = fail(adapter, outbound(email(attachments=[Attachment(url=url, kind="file")])))
+    assert isinstance(error, ProviderUnavailable)
+    assert (error.in_doubt, error.provider_code) == (False, None)
+    assert error.message == "email_smtp: could not fetch attachment invoice.pdf (ConnectError)"
+
+
+def test_the_servers_size_limit_is_checked_before_mail() -> None:
+    with SmtpServer(password=PASSWORD, size_limit=2000) as small:
+        adapter = make_adapter(small.port)
+        try:
+            error = fail(adapter, outbound(email(text="x" * 3000)))
+        finally:
+            adapter.close()
+        assert isinstance(error, InvalidContent)
+        assert "the server takes at most 2000 (SIZE)" in error.message
+        assert small.messages == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        CustomPayload(type="custom_payload", payload={"subject": "x"}),
+        WhatsAppTemplate(type="whatsapp_template", name="t", language="en"),
+    ],
+    ids=["custom_payload", "whatsapp_template"],
+)
+def test_unsupported_types_are_invalid_content(adapter: SmtpAdapter, message: Any) -> None:
+    with pytest.raises(InvalidContent, match=f"email_smtp cannot send {message.type}"):
+        adapter.plan(outbound(message))
+
+
+def test_a_recipient_that_is_no_address_is_unavailable(
+    server: SmtpServer, adapter: SmtpAdapter
+) -> None:
+    with pytest.raises(RecipientUnavailable, match="not an email address"):
+        adapter.plan(outbound(email(), recipient="+351911111111"))
+
+
+# --- SMTP replies and faults ------------------------------------------------------------------
+
+
+def test_wrong_password_is_auth_failed_535(server: SmtpServer) -> None:
+    adapter = make_adapter(server.port, password=SecretStr("not-the-password"))
+    try:
+        error = fail(adapter, outbound(email()))
+    finally:
+        adapter.close()
+    assert isinstance(error, AuthFailed)
+    assert error.provider_code == "535"
+    assert error.message.startswith("smtp auth: 535 ")
+    assert "not-the-password" not in error.message
+    assert server.messages == []
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (421, ProviderUnavailable),
+        (450, ProviderUnavailable),
+        (451, ProviderUnavailable),
+        (452, RateLimited),
+        (454, ProviderUnavailable),
+        (471, ProviderUnavailable),  # any other 4yz
+    ],
+)
+@pytest.mark.parametrize("at", ["rcpt", "data"])
+def test_4yz_replies_are_transient(
+    server: SmtpServer, adapter: SmtpAdapter, code: int, kind: type[SendError], at: str
+) -> None:
+    server.fail_next(code, "4.3.0 try again later", at=at)
+    error = fail(adapter, outbound(email()))
+    assert type(error) is kind
+    assert error.retryable is True
+    assert error.provider_code == str(code)
+    assert error.message == f"smtp {at}: {code} 4.3.0 try again later"
+    # An explicit refusal means the server did not take the message: not in doubt.
+    assert error.in_doubt is False
+    assert server.messages == []
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (530, AuthFailed),
+        (535, AuthFailed),
+        (550, RecipientUnavailable),
+        (551, RecipientUnavailable),
+        (553, RecipientUnavailable),
+        (552, InvalidContent),
+        (554, InvalidContent),
+        (555, InvalidContent),
+        (500, InvalidContent),  # any other 5yz
+        (541, InvalidContent),
+    ],
+)
+def test_5yz_replies_are_permanent(
+    server: SmtpServer, adapter: SmtpAdapter, code: int, kind: type[SendError]
+) -> None:
+    server.fail_next(code, "5.0.0 refused", at="rcpt")
+    error = fail(adapter, outbound(email()))
+    assert type(error) is kind
+    assert (error.retryable, error.provider_code) == (False, str(code))
+    assert server.messages == []
+
+
+def test_5yz_after_data_is_permanent(server: SmtpServer, adapter: SmtpAdapter) -> None:
+    server.fail_next(554, "5.7.1 message rejected as spam", at="data")
+    error = fail(adapter, outbound(email()))
+    assert isinstance(error, InvalidContent)
+    assert error.message == "smtp data: 554 5.7.1 message rejected as spam"
+
+
+def test_a_refused_sender_is_auth_failed(server: SmtpServer, adapter: SmtpAdapter) -> None:
+    server.fail_next(550, "5.7.1 sender not allowed", at="mail")
+    error = fail(adapter, outbound(email()))
+    assert isinstance(error, AuthFailed)
+    assert error.provider_code == "550"
+
+
+def test_connection_refused_is_provider_unavailable_not_in_doubt() -> None:
+    adapter = make_adapter(closed_port())
+    try:
+        error = fail(adapter, outbound(email()))
+    finally:
+        adapter.close()
+    assert isinstance(error, ProviderUnavailable)
+    assert (error.in_doubt, error.provider_code) == (False, None)
+    assert error.message.startswith("smtp connect: no answer (")
+
+
+def test_no_answer_after_data_is_in_doubt(server: SmtpServer, adapter: SmtpAdapter) -> None:
+    server.stall_next(3)
+    adapter.timeout_s = 0.5  # type: ignore[misc]
+    error = fail(adapter, outbound(email()))
+    assert isinstance(error, ProviderUnavailable)
+    assert error.in_doubt is True
+    assert error.message == "smtp data: no answer (SMTPReadTimeoutError)"

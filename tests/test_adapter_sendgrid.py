@@ -1,0 +1,317 @@
+"""SendGridAdapter against the sandbox's SendGrid v3 mail send, over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from herald.adapters.base import Outbound
+from herald.adapters.http import ClientPool
+from herald.adapters.sendgrid import SendGridAdapter
+from herald.config import SendGridChannel
+from herald.email import message_id, thread_id
+from herald.errors import (
+    AuthFailed,
+    InvalidContent,
+    ProviderUnavailable,
+    RateLimited,
+    SendError,
+)
+from herald.job import (
+    Attachment,
+    CustomPayload,
+    EmailMessage,
+    MessengerTemplate,
+    QuickReply,
+    TextMessage,
+    WhatsAppTemplate,
+    Workflow,
+)
+from herald.sandbox import Sandbox
+from herald.sandbox.files import file_bytes
+from herald.sandbox.server import FLOOD_RETRY_AFTER
+
+KEY = "SG.test-key-id.test-key-secret-value"
+FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(secrets={"sendgrid": KEY}) as box:
+        yield box
+
+
+def make_adapter(base_url: str, key: str = KEY) -> SendGridAdapter:
+    channel = SendGridChannel(
+        id="sg",
+        type="sendgrid",
+        api_key=SecretStr(key),
+        from_address="Herald Shop <shop@herald.test>",
+        base_url=base_url,
+    )
+    return SendGridAdapter(channel, ClientPool())
+
+
+@pytest.fixture
+def adapter(sandbox: Sandbox) -> Iterator[SendGridAdapter]:
+    made = make_adapter(sandbox.url)
+    yield made
+    made.close()
+
+
+def outbound(message: Any, recipient: str = "ana@example.com") -> Outbound:
+    return Outbound(
+        job_id="run-1:s1",
+        channel_id="sg",
+        contact_id="c-1",
+        recipient=recipient,
+        message=message,
+        workflow=Workflow(workflow_id="wf-1"),
+    )
+
+
+def send(adapter: SendGridAdapter, out: Outbound) -> list[str]:
+    parts = adapter.plan(out)
+    assert [part.index for part in parts] == [0]
+    return adapter.deliver(out, parts[0])
+
+
+def fail(adapter: SendGridAdapter, out: Outbound) -> SendError:
+    with pytest.raises(SendError) as caught:
+        send(adapter, out)
+    seen: BaseException | None = caught.value
+    while seen is not None:
+        assert KEY not in str(seen) and "test-key-secret" not in repr(seen)
+        seen = seen.__cause__ or seen.__context__
+    return caught.value
+
+
+def mail_requests(box: Sandbox) -> list[Any]:
+    return [r for r in box.requests if r.provider == "sendgrid"]
+
+
+THREAD = {
+    "Message-ID": message_id("run-1:s1", "herald.test"),
+    "In-Reply-To": thread_id("wf-1", "c-1", "herald.test"),
+    "References": thread_id("wf-1", "c-1", "herald.test"),
+}
+
+
+# --- success ----------------------------------------------------------------------------------
+
+
+def test_email_request_bytes(sandbox: Sandbox, adapter: SendGridAdapter) -> None:
+    attachment = Attachment(url=f"{sandbox.url}/files/300/invoice.pdf", kind="file")
+    message = EmailMessage(
+        type="email",
+        subject=f"Order {FAMILY}",
+        html='<p onclick="x()">Hi <b>Ana</b></p><script>alert(1)</script>',
+        attachments=[attachment],
+    )
+
+    ids = send(adapter, outbound(message))
+
+    [request] = mail_requests(sandbox)
+    assert ids == ["sandbox-sg-00000001"]
+    assert (request.method, request.path) == ("POST", "/v3/mail/send")
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert request.headers["content-type"] == "application/json"
+    assert FAMILY.encode() in request.body  # UTF-8, not \\u escapes
+    assert request.json() == {
+        "personalizations": [{"to": [{"email": "ana@example.com"}]}],
+        "from": {"email": "shop@herald.test", "name": "Herald Shop"},
+        "subject": f"Order {FAMILY}",
+        "content": [
+            {"type": "text/plain", "value": "Hi Ana"},
+            {"type": "text/html", "value": "<p>Hi <b>Ana</b></p>"},
+        ],
+        "headers": THREAD,
+        "attachments": [
+            {
+                "content": base64.b64encode(file_bytes("invoice.pdf", 300)).decode(),
+                "type": "application/pdf",
+                "filename": "invoice.pdf",
+                "disposition": "attachment",
+            }
+        ],
+    }
+
+
+def test_default_text_is_plain_content_with_a_menu(
+    sandbox: Sandbox, adapter: SendGridAdapter
+) -> None:
+    message = TextMessage(
+        type="text",
+        text="Pick one",
+        quick_replies=[QuickReply(title="Yes"), QuickReply(title="No")],
+    )
+    send(adapter, outbound(message))
+    body = mail_requests(sandbox)[0].json()
+    # SendGrid refuses an empty subject: Herald's empty subject goes as one space.
+    assert body["subject"] == " "
+    assert body["content"] == [{"type": "text/plain", "value": "Pick one\n\n1. Yes\n2. No"}]
+    assert "attachments" not in body
+
+
+def test_custom_payload_is_merged_over_the_body(sandbox: Sandbox, adapter: SendGridAdapter) -> None:
+    payload = {
+        "subject": "Raw",
+        "content": [{"type": "text/html", "value": "<p>raw</p>"}],
+        "template_id": "d-123",
+        "from": {"email": "other@herald.test"},
+    }
+    send(adapter, outbound(CustomPayload(type="custom_payload", payload=payload)))
+    assert mail_requests(sandbox)[0].json() == {
+        "personalizations": [{"to": [{"email": "ana@example.com"}]}],
+        **payload,
+    }
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        WhatsAppTemplate(type="whatsapp_template", name="t", language="en"),
+        MessengerTemplate(type="messenger_template", payload={"template_type": "generic"}),
+    ],
+    ids=["whatsapp_template", "messenger_template"],
+)
+def test_unsupported_types_are_invalid_content(adapter: SendGridAdapter, message: Any) -> None:
+    with pytest.raises(InvalidContent, match=f"sendgrid cannot send {message.type}"):
+        adapter.plan(outbound(message))
+
+
+def test_a_message_of_30_mb_is_refused_before_sending(
+    sandbox: Sandbox, adapter: SendGridAdapter
+) -> None:
+    size = 8 * 1024 * 1024  # three of them: 24 MB, within the attachment caps; 32 MB in base64
+    attachments = [
+        Attachment(url=f"{sandbox.url}/files/{size}/part{i}.bin", kind="file") for i in range(3)
+    ]
+    error = fail(adapter, outbound(EmailMessage(type="email", html="x", attachments=attachments)))
+    assert isinstance(error, InvalidContent)
+    assert "it must be under 30 MB" in error.message
+    assert mail_requests(sandbox) == []
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def sg_error(message: str, field: str | None = None) -> dict[str, Any]:
+    return {"errors": [{"message": message, "field": field, "help": None}]}
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "in_doubt"),
+    [
+        (400, InvalidContent, False),
+        (413, InvalidContent, False),
+        (401, AuthFailed, False),
+        (403, AuthFailed, False),
+        (500, ProviderUnavailable, True),
+        (503, ProviderUnavailable, True),
+        (502, ProviderUnavailable, True),  # any other 5xx
+        (404, InvalidContent, False),  # any other 4xx
+    ],
+)
+def test_error_statuses_map_to_codes(
+    sandbox: Sandbox,
+    adapter: SendGridAdapter,
+    status: int,
+    kind: type[SendError],
+    in_doubt: bool,
+) -> None:
+    sandbox.fail_next("sendgrid", status, sg_error("The from address is not verified.", "from"))
+    error = fail(adapter, outbound(TextMessage(type="text", text="hi")))
+    assert type(error) is kind
+    assert (error.provider_code, error.in_doubt) == (str(status), in_doubt)
+    assert error.message == (
+        f"sendgrid mail send: HTTP {status}: The from address is not verified. (field from)"
+    )
+
+
+def test_429_waits_until_x_ratelimit_reset(sandbox: Sandbox, adapter: SendGridAdapter) -> None:
+    reset = int(time.time()) + 30
+    sandbox.fail_next("sendgrid", 429, sg_error("rate"), headers={"X-RateLimit-Reset": str(reset)})
+    error = fail(adapter, outbound(TextMessage(type="text", text="hi")))
+    assert isinstance(error, RateLimited)
+    assert (error.provider_code, error.retryable, error.in_doubt) == ("429", True, False)
+    assert error.retry_after is not None and 27 <= error.retry_after <= 30
+
+
+def test_429_with_a_past_reset_waits_zero(sandbox: Sandbox, adapter: SendGridAdapter) -> None:
+    past = str(int(time.time()) - 100)
+    sandbox.fail_next("sendgrid", 429, sg_error("rate"), headers={"X-RateLimit-Reset": past})
+    error = fail(adapter, outbound(TextMessage(type="text", text="hi")))
+    assert isinstance(error, RateLimited) and error.retry_after == 0.0
+
+
+def test_flood_recipient_is_rate_limited(sandbox: Sandbox, adapter: SendGridAdapter) -> None:
+    error = fail(adapter, outbound(TextMessage(type="text", text="hi"), "flood@herald.test"))
+    assert isinstance(error, RateLimited)
+    assert error.retry_after is not None and 0 <= error.retry_after <= FLOOD_RETRY_AFTER
+
+
+def test_a_wrong_key_is_auth_failed(sandbox: Sandbox) -> None:
+    adapter = make_adapter(sandbox.url, key="SG.wrong.key")
+    try:
+        error = fail(adapter, outbound(TextMessage(type="text", text="hi")))
+    finally:
+        adapter.close()
+    assert isinstance(error, AuthFailed)
+    assert error.provider_code == "401"
+    assert error.message == (
+        "sendgrid mail send: HTTP 401: The provided authorization grant is invalid, expired,"
+        " or revoked"
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "said"),
+    [
+        ({"subject": ""}, "The subject is required."),
+        (
+            {
+                "content": [
+                    {"type": "text/html", "value": "<p>x</p>"},
+                    {"type": "text/plain", "value": "x"},
+                ]
+            },
+            "The text/plain content type must be first",
+        ),
+        (
+            {
+                "content": [{"type": "text/plain", "value": "x"}],
+                "attachments": [{"content": "not base64!", "filename": "a.pdf"}],
+            },
+            "The attachment content must be base64 encoded. (field attachments.0.content)",
+        ),
+    ],
+    ids=["empty-subject", "html-first", "bad-base64"],
+)
+def test_sandbox_validation_errors_are_invalid_content(
+    adapter: SendGridAdapter, payload: dict[str, Any], said: str
+) -> None:
+    body = {"subject": "s", "content": [{"type": "text/plain", "value": "x"}], **payload}
+    error = fail(adapter, outbound(CustomPayload(type="custom_payload", payload=body)))
+    assert isinstance(error, InvalidContent)
+    assert error.provider_code == "400"
+    assert said in error.message
+
+
+def test_connection_refused_is_provider_unavailable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    adapter = make_adapter(f"http://127.0.0.1:{port}")
+    try:
+        error = fail(adapter, outbound(TextMessage(type="text", text="hi")))
+    finally:
+        adapter.close()
+    assert isinstance(error, ProviderUnavailable)
+    assert (error.in_doubt, error.provider_code) == (False, None)

@@ -1,0 +1,389 @@
+"""TwilioSmsAdapter against the sandbox's Twilio Messages API, over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from herald.adapters.base import Outbound
+from herald.adapters.http import ClientPool
+from herald.adapters.twilio_sms import ERRORS, TwilioSmsAdapter
+from herald.config import TwilioSmsChannel
+from herald.errors import (
+    AuthFailed,
+    ConfigError,
+    InvalidContent,
+    ProviderUnavailable,
+    RateLimited,
+    RecipientUnavailable,
+    SendError,
+    WindowClosed,
+)
+from herald.job import (
+    Attachment,
+    CustomPayload,
+    EmailMessage,
+    MediaMessage,
+    QuickReply,
+    TextMessage,
+)
+from herald.sandbox import Sandbox
+
+SID = "AC0123456789abcdef0123456789abcdef"
+TOKEN = "twilio-test-secret-token-42"
+FROM = "+15005550006"
+TO = "+351911111111"
+FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽 ❤️‍🔥"
+PATH = f"/2010-04-01/Accounts/{SID}/Messages.json"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(secrets={"twilio_sms": TOKEN}) as box:
+        yield box
+
+
+def make_adapter(base_url: str, token: str = TOKEN, **fields: Any) -> TwilioSmsAdapter:
+    fields = fields or {"from_number": FROM}
+    channel = TwilioSmsChannel(
+        id="sms",
+        type="twilio_sms",
+        account_sid=SID,
+        auth_token=SecretStr(token),
+        base_url=base_url,
+        **fields,
+    )
+    return TwilioSmsAdapter(channel, ClientPool())
+
+
+@pytest.fixture
+def adapter(sandbox: Sandbox) -> Iterator[TwilioSmsAdapter]:
+    adapter = make_adapter(sandbox.url)
+    yield adapter
+    adapter.close()
+
+
+def outbound(message: Any, recipient: str = TO) -> Outbound:
+    return Outbound(
+        job_id="run-1:step-1",
+        channel_id="sms",
+        contact_id="c-1",
+        recipient=recipient,
+        message=message,
+    )
+
+
+def text(body: str = FAMILY, **extra: Any) -> TextMessage:
+    return TextMessage(type="text", text=body, **extra)
+
+
+def send(adapter: TwilioSmsAdapter, out: Outbound) -> list[str]:
+    ids: list[str] = []
+    for part in adapter.plan(out):
+        ids += adapter.deliver(out, part)
+    return ids
+
+
+def fail(adapter: TwilioSmsAdapter, out: Outbound) -> SendError:
+    with pytest.raises(SendError) as caught:
+        send(adapter, out)
+    seen: BaseException | None = caught.value
+    while seen is not None:
+        assert TOKEN not in str(seen) and TOKEN not in repr(seen)
+        seen = seen.__cause__ or seen.__context__
+    return caught.value
+
+
+def form(sandbox: Sandbox, n: int = 0) -> list[tuple[str, str]]:
+    """The n-th request's form fields, in the order they were sent."""
+    return parse_qsl(sandbox.requests[n].body.decode(), keep_blank_values=True)
+
+
+def twilio_error(code: int, status: int = 400) -> dict[str, Any]:
+    return {
+        "code": code,
+        "message": f"error {code}",
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+
+
+# --- success ----------------------------------------------------------------------------------
+
+
+def test_text_is_one_form_post_with_basic_auth(sandbox: Sandbox, adapter: TwilioSmsAdapter) -> None:
+    ids = send(adapter, outbound(text()))
+
+    assert ids == [f"SM{1:032x}"]
+    [seen] = sandbox.requests
+    assert (seen.provider, seen.method, seen.path) == ("twilio_sms", "POST", PATH)
+    assert seen.headers["content-type"] == "application/x-www-form-urlencoded"
+    expected_auth = "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+    assert seen.headers["authorization"] == expected_auth
+    assert form(sandbox) == [("To", TO), ("From", FROM), ("Body", FAMILY)]
+    assert seen.body.startswith(b"To=%2B351911111111&From=%2B15005550006&Body=")
+
+
+def test_quick_replies_become_a_numbered_menu(sandbox: Sandbox, adapter: TwilioSmsAdapter) -> None:
+    replies = [QuickReply(title="Yes 👍", payload="YES"), QuickReply(title="No")]
+
+    send(adapter, outbound(text("Confirm?", quick_replies=replies)))
+
+    assert dict(form(sandbox))["Body"] == "Confirm?\n\n1. Yes 👍\n2. No"
+
+
+def test_messaging_service_replaces_from(sandbox: Sandbox) -> None:
+    adapter = make_adapter(sandbox.url, messaging_service_sid="MG0123456789abcdef0123456789abcdef")
+    try:
+        send(adapter, outbound(text("hi")))
+    finally:
+        adapter.close()
+    assert form(sandbox) == [
+        ("To", TO),
+        ("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef"),
+        ("Body", "hi"),
+    ]
+
+
+def test_a_channel_without_sender_is_a_config_error() -> None:
+    channel = TwilioSmsChannel(
+        id="sms", type="twilio_sms", account_sid=SID, auth_token=SecretStr(TOKEN)
+    )
+    with pytest.raises(ConfigError, match="from_number or messaging_service_sid"):
+        TwilioSmsAdapter(channel, ClientPool())
+
+
+def test_media_is_one_mms_with_every_url_and_the_captions(
+    sandbox: Sandbox, adapter: TwilioSmsAdapter
+) -> None:
+    message = MediaMessage(
+        type="media",
+        attachments=[
+            Attachment(url="https://files.example/a.png", kind="image", caption="Look 👀"),
+            Attachment(url="https://files.example/b.pdf", kind="file", filename="b.pdf"),
+            Attachment(url="https://files.example/c.mp4", kind="video", caption="clip"),
+        ],
+    )
+    assert [p.index for p in adapter.plan(outbound(message))] == [0]
+
+    assert send(adapter, outbound(message)) == [f"SM{1:032x}"]
+
+    assert form(sandbox) == [
+        ("To", TO),
+        ("From", FROM),
+        ("Body", "Look 👀\nclip"),
+        ("MediaUrl", "https://files.example/a.png"),
+        ("MediaUrl", "https://files.example/b.pdf"),
+        ("MediaUrl", "https://files.example/c.mp4"),
+    ]
+
+
+def test_media_without_captions_has_no_body(sandbox: Sandbox, adapter: TwilioSmsAdapter) -> None:
+    message = MediaMessage(
+        type="media", attachments=[Attachment(url="https://files.example/a.png", kind="image")]
+    )
+    send(adapter, outbound(message))
+    assert [name for name, _ in form(sandbox)] == ["To", "From", "MediaUrl"]
+
+
+def test_custom_payload_fields_are_merged_but_to_stays(
+    sandbox: Sandbox, adapter: TwilioSmsAdapter
+) -> None:
+    payload = CustomPayload(
+        type="custom_payload",
+        payload={
+            "Body": "raw",
+            "To": "+19999999999",
+            "StatusCallback": "https://hooks.example/status",
+            "MediaUrl": ["https://f.example/1.png", "https://f.example/2.png"],
+            "ValidityPeriod": 60,
+            "SmartEncoded": True,
+        },
+    )
+    send(adapter, outbound(payload))
+    assert form(sandbox) == [
+        ("To", TO),
+        ("From", FROM),
+        ("Body", "raw"),
+        ("StatusCallback", "https://hooks.example/status"),
+        ("MediaUrl", "https://f.example/1.png"),
+        ("MediaUrl", "https://f.example/2.png"),
+        ("ValidityPeriod", "60"),
+        ("SmartEncoded", "true"),
+    ]
+
+
+# --- limits, checked before any request -------------------------------------------------------
+
+
+def test_body_over_1600_characters_is_refused_before_any_request(
+    sandbox: Sandbox, adapter: TwilioSmsAdapter
+) -> None:
+    with pytest.raises(InvalidContent, match="1601 characters; the limit is 1600"):
+        adapter.plan(outbound(text("😀" * 1601)))
+    # The menu counts too.
+    menu = text("x" * 1590, quick_replies=[QuickReply(title="Yes"), QuickReply(title="No")])
+    with pytest.raises(InvalidContent, match="1600"):
+        adapter.plan(outbound(menu))
+    assert sandbox.requests == []
+    assert send(adapter, outbound(text("😀" * 1600))) == [f"SM{1:032x}"]  # exactly the limit
+
+
+def test_more_than_ten_media_and_bad_payloads_are_refused(
+    sandbox: Sandbox, adapter: TwilioSmsAdapter
+) -> None:
+    many = MediaMessage(
+        type="media",
+        attachments=[Attachment(url=f"https://f.example/{n}.png", kind="image") for n in range(11)],
+    )
+    with pytest.raises(InvalidContent, match="11 attachments; the limit is 10"):
+        adapter.plan(outbound(many))
+    nested = CustomPayload(type="custom_payload", payload={"Body": "x", "Extra": {"a": 1}})
+    with pytest.raises(InvalidContent, match="Extra is not a text or number"):
+        adapter.plan(outbound(nested))
+    long = CustomPayload(type="custom_payload", payload={"Body": "x" * 1601})
+    with pytest.raises(InvalidContent, match="1600"):
+        adapter.plan(outbound(long))
+    with pytest.raises(InvalidContent, match="twilio_sms cannot send email"):
+        adapter.plan(outbound(EmailMessage(type="email", subject="Hi", html="<p>Hi</p>")))
+    assert sandbox.requests == []
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def test_wrong_token_is_auth_failed(sandbox: Sandbox) -> None:
+    adapter = make_adapter(sandbox.url, token="not-the-token")
+    try:
+        with pytest.raises(AuthFailed) as caught:
+            send(adapter, outbound(text()))
+    finally:
+        adapter.close()
+    assert caught.value.provider_code == "20003"
+    assert caught.value.message == "twilio_sms: Authenticate"
+    assert sandbox.requests[0].headers["authorization"].startswith("Basic ")
+
+
+@pytest.mark.parametrize(
+    ("number", "error", "code"),
+    [
+        ("+15005550001", RecipientUnavailable, "21211"),
+        ("+15005550003", RecipientUnavailable, "21408"),
+        ("+15005550004", RecipientUnavailable, "21610"),
+        ("+15005550009", RecipientUnavailable, "21614"),
+        ("+15005550429", RateLimited, "20429"),
+        ("not-a-number", RecipientUnavailable, "21211"),
+    ],
+)
+def test_special_numbers_of_the_sandbox(
+    adapter: TwilioSmsAdapter, number: str, error: type[SendError], code: str
+) -> None:
+    exc = fail(adapter, outbound(text(), recipient=number))
+    assert type(exc) is error
+    assert exc.provider_code == code
+    assert exc.retryable is (error is RateLimited)
+
+
+#: Every Twilio code PROVIDERS.md lists, plus the HTTP fallbacks: (status, code, error, in_doubt).
+TABLE: list[tuple[int, int, type[SendError], bool]] = [
+    (401, 20003, AuthFailed, False),
+    (400, 21211, RecipientUnavailable, False),
+    (400, 21408, RecipientUnavailable, False),
+    (400, 21606, RecipientUnavailable, False),
+    (400, 21608, RecipientUnavailable, False),
+    (400, 21610, RecipientUnavailable, False),
+    (400, 21614, RecipientUnavailable, False),
+    (400, 21635, RecipientUnavailable, False),
+    (400, 21617, InvalidContent, False),
+    (400, 21602, InvalidContent, False),  # any other 400
+    (400, 63016, WindowClosed, False),
+    (429, 20429, RateLimited, False),
+    (500, 20500, ProviderUnavailable, True),
+    (503, 20500, ProviderUnavailable, True),
+]
+
+
+def test_the_table_covers_every_listed_code() -> None:
+    assert set(ERRORS) <= {code for _, code, _, _ in TABLE}
+
+
+@pytest.mark.parametrize(("status", "code", "error", "in_doubt"), TABLE)
+def test_every_twilio_error_code_maps(
+    sandbox: Sandbox,
+    adapter: TwilioSmsAdapter,
+    status: int,
+    code: int,
+    error: type[SendError],
+    in_doubt: bool,
+) -> None:
+    sandbox.fail_next("twilio_sms", status, twilio_error(code, status))
+    exc = fail(adapter, outbound(text()))
+    assert type(exc) is error
+    assert exc.provider_code == str(code)
+    assert exc.message == f"twilio_sms: error {code}"
+    assert exc.in_doubt is in_doubt
+    assert exc.retryable is (error in (RateLimited, ProviderUnavailable))
+
+
+def test_a_bare_gateway_error_is_in_doubt_with_the_http_status(
+    sandbox: Sandbox, adapter: TwilioSmsAdapter
+) -> None:
+    sandbox.fail_next("twilio_sms", 502, "<html>Bad Gateway</html>")
+    exc = fail(adapter, outbound(text()))
+    assert type(exc) is ProviderUnavailable
+    assert (exc.provider_code, exc.in_doubt) == ("502", True)
+    assert send(adapter, outbound(text())) == [f"SM{1:032x}"]
+
+
+def test_rate_limit_honours_retry_after(sandbox: Sandbox, adapter: TwilioSmsAdapter) -> None:
+    sandbox.fail_next("twilio_sms", 429, twilio_error(20429, 429), headers={"Retry-After": "7"})
+    exc = fail(adapter, outbound(text()))
+    assert isinstance(exc, RateLimited)
+    assert exc.retry_after == 7
+
+
+def test_read_timeout_is_in_doubt(sandbox: Sandbox) -> None:
+    sandbox.delay(2)
+    channel = TwilioSmsChannel(
+        id="sms",
+        type="twilio_sms",
+        account_sid=SID,
+        auth_token=SecretStr(TOKEN),
+        from_number=FROM,
+        base_url=sandbox.url,
+    )
+    adapter = TwilioSmsAdapter(channel, ClientPool(timeout=0.2))
+    try:
+        exc = fail(adapter, outbound(text()))
+    finally:
+        adapter.close()
+    assert type(exc) is ProviderUnavailable
+    assert exc.in_doubt
+
+
+def test_the_sandbox_validates_auth_path_and_form(sandbox: Sandbox) -> None:
+    auth = (SID, TOKEN)
+    with httpx.Client(base_url=sandbox.url) as client:
+        other_sid = client.post(
+            "/2010-04-01/Accounts/AC" + "f" * 32 + "/Messages.json",
+            data={"To": TO, "From": FROM, "Body": "x"},
+            auth=auth,
+        )
+        no_from = client.post(PATH, data={"To": TO, "Body": "x"}, auth=auth)
+        long = client.post(PATH, data={"To": TO, "From": FROM, "Body": "x" * 1601}, auth=auth)
+        empty = client.post(PATH, data={"To": TO, "From": FROM}, auth=auth)
+    assert other_sid.status_code == 401 and other_sid.json()["code"] == 20003
+    assert no_from.status_code == 400 and no_from.json()["code"] == 21603
+    assert long.json() == {
+        "code": 21617,
+        "message": "The concatenated message body exceeds the 1600 character limit.",
+        "more_info": "https://www.twilio.com/docs/errors/21617",
+        "status": 400,
+    }
+    assert empty.json()["code"] == 21602
