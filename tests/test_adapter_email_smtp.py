@@ -12,10 +12,10 @@ import pytest
 from pydantic import SecretStr
 
 from herald.adapters.base import Outbound
+from herald.adapters.email_content import MAX_ATTACHMENT_BYTES
 from herald.adapters.email_smtp import SmtpAdapter
 from herald.adapters.http import ClientPool
 from herald.config import SmtpChannel
-from herald.email import MAX_ATTACHMENT_BYTES
 from herald.errors import (
     AuthFailed,
     InvalidContent,

@@ -12,10 +12,10 @@ import pytest
 from pydantic import SecretStr
 
 from herald.adapters.base import Outbound
+from herald.adapters.email_content import message_id, thread_id
 from herald.adapters.http import ClientPool
 from herald.adapters.sendgrid import SendGridAdapter
 from herald.config import SendGridChannel
-from herald.email import message_id, thread_id
 from herald.errors import (
     AuthFailed,
     InvalidContent,

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from herald.adapters.email_smtp import mime
-from herald.email import (
+from herald.adapters.email_content import (
     Email,
     compose,
     html_to_text,
@@ -18,6 +17,7 @@ from herald.email import (
     sanitize,
     thread_id,
 )
+from herald.adapters.email_smtp import mime
 from herald.errors import InvalidContent
 from herald.job import (
     AnyMessage,

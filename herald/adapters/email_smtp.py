@@ -27,9 +27,9 @@ from typing import ClassVar
 import aiosmtplib
 
 from herald.adapters.base import Adapter, Outbound, Part
+from herald.adapters.email_content import Email, File, compose, fetch_attachments
 from herald.adapters.http import ClientPool
 from herald.config import ChannelConfig, ChannelType, SmtpChannel
-from herald.email import Email, File, compose, fetch_attachments
 from herald.errors import (
     AuthFailed,
     ConfigError,

@@ -2,9 +2,9 @@
 
 The body follows PROVIDERS.md: one personalization with the recipient, ``from``, the subject,
 ``content`` as text/plain then text/html, attachments in base64, and Herald's threading
-headers (see :mod:`herald.email`). A ``custom_payload`` is merged over that body (its keys
-win), so a job can set any field SendGrid takes. SendGrid answers 202 with an empty body and
-the message id in ``X-Message-Id``.
+headers (see :mod:`herald.adapters.email_content`). A ``custom_payload`` is merged over
+that body (its keys win), so a job can set any field SendGrid takes. SendGrid answers 202
+with an empty body and the message id in ``X-Message-Id``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 from httpx import Response
 
 from herald.adapters.base import Adapter, Outbound, Part
+from herald.adapters.email_content import Email, File, compose, fetch_attachments
 from herald.adapters.http import ClientPool, json_or_none, retry_after
 from herald.config import ChannelConfig, ChannelType, SendGridChannel
-from herald.email import Email, File, compose, fetch_attachments
 from herald.errors import (
     AuthFailed,
     ConfigError,
