@@ -135,7 +135,7 @@ def channels_check(
 
 
 def _state_redis(settings: Settings) -> redis.Redis:
-    from herald.runtime import resolve_urls
+    from herald.connect import resolve_urls
 
     return redis.Redis.from_url(resolve_urls(settings).redis)
 

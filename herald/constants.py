@@ -14,6 +14,14 @@ DEAD_STREAM = "herald:dead"
 
 #: Delivery record of one job (a hash: ``state``, ``attempts``, ``ids`` ...).
 JOB_KEY = "herald:job:{job_id}"
+#: Jobs of a queue recorded at enqueue and not yet claimed by a worker: a sorted set of
+#: job_id scored by the enqueue time in ms. The reaper re-publishes the ones the broker lost.
+PENDING_KEY = "herald:pending:{queue}"
+#: The newest enqueue time (ms) of any claimed job of the queue: jobs enqueued well before
+#: it and still pending were taken off the queue and lost (a queue is consumed in order).
+WATERMARK_KEY = "herald:pending:{queue}:watermark"
+#: kombu's hash of delivered, unacked messages (its Redis transport's default name).
+KOMBU_UNACKED_KEY = "unacked"
 #: Lease held while one worker is talking to the provider for a job.
 LEASE_KEY = "herald:lease:{job_id}"
 #: The run-time snippet library (a hash of name -> text), edited with ``herald snippets``.

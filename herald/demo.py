@@ -24,9 +24,9 @@ from rich.console import Console
 
 from herald import embedded, stream
 from herald.config import Settings, redact_url
+from herald.connect import resolve_urls
 from herald.constants import SEND_TASK
 from herald.events import OutcomeEvent
-from herald.runtime import resolve_urls
 from herald.sandbox import DEFAULT_TELEGRAM_TOKEN, DEFAULT_WEBHOOK_SECRET, Sandbox
 from herald.tables import events_table
 

@@ -1,32 +1,45 @@
-"""Enqueueing from Python: a thin convenience over ``send_task``.
+"""Enqueueing from Python: validate, record as pending, publish.
 
 Producers need none of this: any Celery client can send ``herald.send_message`` with
-``kwargs={"job": {...}}``. This module validates first and stamps ``enqueued_at``.
+``kwargs={"job": {...}}``. This module validates first, stamps ``enqueued_at``, and records
+the job as *pending* in Redis before publishing it, so that a message the broker loses
+(or a publish that fails) is published again by the reaper (:mod:`herald.reaper`).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 from celery import Celery
 
 from herald.config import Settings
+from herald.connect import state_store
 from herald.constants import INTERACTION_TASK, SEND_TASK
 from herald.events import utc_stamp
 from herald.job import SendJob, parse_interaction, parse_job
+from herald.state import DeliveryStore
 
 
-def enqueue(app: Celery, job: dict[str, Any] | SendJob, *, queue: str | None = None) -> str:
-    """Validate ``job``, stamp ``enqueued_at``, and enqueue it; return its job_id.
+def enqueue(
+    app: Celery,
+    job: dict[str, Any] | SendJob,
+    *,
+    queue: str | None = None,
+    store: DeliveryStore | None = None,
+) -> str:
+    """Validate ``job``, stamp ``enqueued_at``, record it as pending, publish it; return
+    its job_id (a job without one gets the Celery task id as its job_id).
 
-    A job without a ``job_id`` is known by its Celery task id, which is returned.
-    Raises :class:`herald.errors.InvalidJob` before anything is sent.
+    Raises :class:`herald.errors.InvalidJob` before anything is recorded or sent.
     """
     model = job if isinstance(job, SendJob) else parse_job(job)
     payload = model.model_dump(mode="json", exclude_unset=True)
     payload.setdefault("enqueued_at", utc_stamp())
     task_id = model.job_id or str(uuid.uuid4())
+    payload["job_id"] = task_id
+    (store or state_store()).record_enqueued(task_id, json.dumps(payload))
     app.send_task(
         SEND_TASK,
         kwargs={"job": payload},

@@ -10,14 +10,19 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready, worker_shutdown
 
 from herald.config import Settings, load_channels
+from herald.connect import resolve_urls, state_store
 from herald.errors import ConfigError
-from herald.runtime import resolve_urls
+from herald.reaper import SLACK_S, Reaper
 from herald.tasks import register_tasks
 
 log = logging.getLogger("herald.worker")
+
+
+#: Seconds between kombu's sweeps for messages of dead workers (its default is 100).
+UNACKED_RESTORE_INTERVAL_S = 10
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -27,7 +32,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Longer than any retry countdown (clamped to half of it), see herald.retry.
         "visibility_timeout": settings.visibility_timeout_s,
         # Sweep for messages of dead workers every 10 s (kombu's default is 100 s).
-        "unacked_restore_interval": 10,
+        "unacked_restore_interval": UNACKED_RESTORE_INTERVAL_S,
         "unacked_restore_throttle": 1,
         # Every late ack needs a channel connection: kombu's default of 10 fails acks
         # ("Couldn't ack") past 10 busy slots and the messages are redelivered.
@@ -93,6 +98,32 @@ def quiet_http_logs() -> None:
 
 
 app = create_app()
+
+
+_reapers: list[Reaper] = []
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _start_reaper(sender: Any = None, **_: Any) -> None:
+    """Every worker sweeps for jobs the broker lost (see herald.reaper)."""
+    settings = Settings()
+    reaper = Reaper(
+        state_store(),
+        sender.app if sender is not None else app,
+        queue=settings.queue,
+        # Past the visibility timeout and kombu's restore sweep, a popped message of a dead
+        # worker would be back on the queue and claimed.
+        min_age_s=settings.visibility_timeout_s + 3 * UNACKED_RESTORE_INTERVAL_S,
+        slack_s=SLACK_S,
+    )
+    reaper.start()
+    _reapers.append(reaper)
+
+
+@worker_shutdown.connect  # type: ignore[untyped-decorator]
+def _stop_reaper(**_: Any) -> None:
+    while _reapers:
+        _reapers.pop().stop()
 
 
 @worker_init.connect  # type: ignore[untyped-decorator]
