@@ -278,6 +278,7 @@ def main() -> int:
         processed,
         requests,
         in_doubt,
+        republished,
         elapsed,
         args.in_doubt == "at_most_once",
     )
