@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import threading
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
 from herald import connect
-from herald.adapters import build_adapters
+from herald.adapters import adapter_class, build_adapters
 from herald.config import Settings, load_channels
 from herald.connect import build_store
 from herald.errors import ConfigError
@@ -31,6 +32,19 @@ def build_sender(settings: Settings) -> Sender:
     return Sender(
         settings, channels, adapters, store, load_snippets(settings.snippets_file), limiter
     )
+
+
+def validate(settings: Settings) -> None:
+    """Check everything a worker reads from its settings, without connecting anywhere;
+    raise :class:`ConfigError` with a message for people."""
+    for channel in load_channels(settings.channels_file).values():
+        adapter_class(channel)
+    rate_limits(settings)
+    load_snippets(settings.snippets_file)
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"HERALD_TIMEZONE: unknown time zone {settings.timezone!r}") from exc
 
 
 def rate_limits(settings: Settings) -> dict[str, ChannelRates]:

@@ -17,7 +17,8 @@ import redis
 from herald.constants import SNIPPETS_KEY
 from herald.errors import ConfigError
 
-NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+#: Letters, digits and "_", with inner "-" (the renderer's rule for /name).
+NAME = re.compile(r"^[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*$")
 
 
 def parse_snippets(text: str) -> dict[str, str]:

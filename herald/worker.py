@@ -12,7 +12,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_init, worker_ready, worker_shutdown
 
-from herald.config import Settings, load_channels
+from herald import runtime
+from herald.config import Settings
 from herald.connect import resolve_urls, state_store
 from herald.errors import ConfigError
 from herald.reaper import SLACK_S, Reaper
@@ -127,14 +128,11 @@ def _stop_reaper(**_: Any) -> None:
 
 
 @worker_init.connect  # type: ignore[untyped-decorator]
-def _check_channels(sender: Any = None, **_: Any) -> None:
-    """Refuse to start a worker on an unusable channels file, with a clear message."""
+def _check_config(sender: Any = None, **_: Any) -> None:
+    """Refuse to start a worker on unusable settings or channels, with a clear message."""
     settings = Settings()
     try:
-        from herald.adapters import adapter_class
-
-        for channel in load_channels(settings.channels_file).values():
-            adapter_class(channel)
+        runtime.validate(settings)
     except ConfigError as exc:
         log.critical("herald: %s (%s)", exc, settings.channels_file)
         raise SystemExit(f"herald: {exc} ({settings.channels_file})") from exc

@@ -137,3 +137,25 @@ def test_snippets_edited_at_run_time_apply_without_restart(
     assert run("snippets", "delete", name).exit_code == 0
     assert run("snippets", "delete", name).exit_code == 1
     assert run("snippets", "set", "bad name!", "x").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("HERALD_TIMEZONE", "Mars/Olympus", "HERALD_TIMEZONE"),
+        ("HERALD_RATE_LIMITS", '{"telegram": {"channel": "30 per s"}}', "HERALD_RATE_LIMITS"),
+    ],
+)
+def test_worker_refuses_to_start_on_bad_settings(
+    herald_env: dict[str, str], variable: str, value: str, named: str
+) -> None:
+    env = {**os.environ, **herald_env, variable: value}
+    result = subprocess.run(
+        [sys.executable, "-m", "herald.cli", "worker", "--loglevel=WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert named in result.stderr + result.stdout

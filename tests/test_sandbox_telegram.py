@@ -348,3 +348,18 @@ def test_a_stopped_sandbox_refuses_even_kept_alive_connections(sandbox: Sandbox)
     finally:
         adapter.close()
     assert isinstance(exc, ProviderUnavailable)
+
+
+@pytest.mark.parametrize(
+    ("status", "description", "expected"),
+    [(404, "Not Found", AuthFailed), (409, "Conflict: terminated", InvalidContent)],
+)
+def test_other_4xx_answers_are_permanent(
+    sandbox: Sandbox, adapter: TelegramAdapter, status: int, description: str, expected: type
+) -> None:
+    sandbox.fail_next(
+        "telegram", status, {"ok": False, "error_code": status, "description": description}
+    )
+    exc = fail(adapter, outbound(text()))
+    assert type(exc) is expected
+    assert (exc.provider_code, exc.retryable) == (str(status), False)

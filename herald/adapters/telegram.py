@@ -135,7 +135,7 @@ def _error(what: str, response: Response, data: dict[str, Any], description: str
     provider_code = str(code)
     params = data.get("parameters")
     wait = params.get("retry_after") if isinstance(params, dict) else None
-    if code == 401:
+    if code in (401, 404):  # Telegram answers 404 to a token that names no bot
         return AuthFailed(message, provider_code=provider_code)
     if code == 403 or (code == 400 and description.startswith("Bad Request: chat not found")):
         return RecipientUnavailable(message, provider_code=provider_code)
@@ -149,5 +149,7 @@ def _error(what: str, response: Response, data: dict[str, Any], description: str
         return RateLimited(message, provider_code=provider_code, retry_after=seconds)
     if code >= 500 or status >= 500:
         return ProviderUnavailable(message, provider_code=provider_code, in_doubt=True)
+    if 400 <= code < 500:  # a refusal Telegram does not document: retrying cannot help
+        return InvalidContent(message, provider_code=provider_code)
     # 2xx without a result, redirects, other 4xx: unexpected; a 2xx may have been sent.
     return ProviderUnavailable(message, provider_code=provider_code, in_doubt=status < 300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import redis
@@ -10,7 +11,10 @@ from celery.exceptions import Reject
 
 from herald import runtime
 from herald.constants import SEND_TASK
+from herald.errors import ConfigError
 from herald.pipeline import RetryLater
+
+log = logging.getLogger("herald.tasks")
 
 
 def _job_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -41,6 +45,10 @@ def register_send_message(app: Celery) -> None:
         """Send one message; exactly one outcome event per job_id."""
         try:
             step = runtime.sender().send(_job_argument(args, kwargs), task_id=self.request.id)
+        except ConfigError as exc:
+            # Settings a worker should have refused at start: keep the job, say why loudly.
+            log.critical("herald: %s; job left on the queue", exc)
+            raise Reject(str(exc), requeue=True) from exc
         except redis.RedisError as exc:
             # Redis (state and broker) stayed unreachable: put the message back rather than
             # ack it. If even that fails, it stays unacked and returns after the
