@@ -178,6 +178,14 @@ def wait_for_outcomes(
         time.sleep(0.5)
 
 
+def chat_of(body: bytes) -> str:
+    """The chat a request was for ("" for a body cut short by a killed worker)."""
+    try:
+        return str(json.loads(body)["chat_id"])
+    except (ValueError, KeyError):
+        return ""
+
+
 def report(
     jobs: list[dict[str, Any]],
     events: Counter[str],
@@ -264,7 +272,7 @@ def main() -> int:
         )
         in_doubt = int(client.hget(STATS_KEY, "in_doubt") or 0)
         republished = int(client.hget(STATS_KEY, "republished") or 0)
-        chats = {r.json()["chat_id"] for r in sandbox.requests if r.provider == "telegram"}
+        chats = {chat_of(r.body) for r in sandbox.requests if r.provider == "telegram"}
         processed = {chat: sandbox.counter(f"telegram:{chat}") for chat in chats}
         requests = sum(1 for r in sandbox.requests if r.provider == "telegram")
         for worker in workers:
