@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from herald.errors import SendError
 from herald.events import ErrorInfo, EventData, OutcomeEvent, event_name, next_step, utc_stamp
-from herald.job import Workflow
+from herald.job import SendJob, Workflow
 from herald.state import DeliveryStore
 
 log = logging.getLogger("herald.outcomes")
@@ -29,6 +29,46 @@ class JobRef:
     contact_id: str | None
     failure_branch: bool
     enqueued_at: str
+
+    @classmethod
+    def of_job(cls, job: SendJob, job_id: str, *, enqueued_at: str) -> JobRef:
+        """The reference of a valid job."""
+        return cls(
+            key=job_id,
+            event_job_id=job_id,
+            data_job_id=job_id,
+            workflow=job.workflow,
+            contact_id=job.contact.id,
+            failure_branch=job.failure_branch,
+            enqueued_at=enqueued_at,
+        )
+
+    @classmethod
+    def of_refused(cls, raw: Any, task_id: str, *, enqueued_at: str) -> JobRef:
+        """The reference of an invalid payload: what can be read of it, else the task id.
+        A payload that is not an object has ``""`` and ``null`` as its job ids."""
+        if not isinstance(raw, dict):
+            return cls(task_id, "", None, None, None, False, enqueued_at)
+        given, contact = raw.get("job_id"), raw.get("contact")
+        job_id = given if isinstance(given, str) and given else task_id
+        contact_id = contact.get("id") if isinstance(contact, dict) else None
+        branch = raw.get("failure_branch")
+        return cls(
+            key=job_id,
+            event_job_id=job_id,
+            data_job_id=job_id,
+            workflow=_workflow_or_none(raw.get("workflow")),
+            contact_id=contact_id if isinstance(contact_id, str) else None,
+            failure_branch=branch if isinstance(branch, bool) else False,
+            enqueued_at=enqueued_at,
+        )
+
+
+def _workflow_or_none(raw: Any) -> Workflow | None:
+    try:
+        return Workflow.model_validate(raw) if isinstance(raw, dict) else None
+    except ValueError:
+        return None
 
 
 class Outcomes:
