@@ -166,3 +166,133 @@ def test_delivery_record_is_kept_for_the_retention(
     assert record["state"] == "sent" and record["attempts"] == "1"
     ttl = rclient.ttl(f"herald:job:{job['job_id']}")
     assert settings.state_retention_s - 60 < ttl <= settings.state_retention_s
+
+
+def send_job(celery_app: Any, settings: Any, job: dict[str, Any]) -> None:
+    celery_app.send_task("herald.send_message", kwargs={"job": job}, queue=settings.queue)
+
+
+def test_custom_payload_is_sent_with_variables_rendered(
+    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
+) -> None:
+    chat = str(uuid.uuid4().int % 10**9)
+    job = make_job(
+        [{"channel_id": "tg", "identifier": chat}],
+        channel_responses={
+            "tg": {
+                "type": "custom_payload",
+                "payload": {"text": "<b>$contact.firstname</b>", "parse_mode": "HTML"},
+            }
+        },
+    )
+    send_job(celery_app, settings, job)
+    assert outcomes.wait(job["job_id"]).event == "message.sent"
+    [body] = sandbox_requests(sandbox, "telegram", chat_id=chat)
+    assert body == {"chat_id": chat, "text": "<b>Ana</b>", "parse_mode": "HTML"}
+
+
+def test_telegram_quick_replies_become_an_inline_keyboard(
+    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
+) -> None:
+    chat = str(uuid.uuid4().int % 10**9)
+    job = make_job(
+        [{"channel_id": "tg", "identifier": chat}],
+        message={
+            "type": "text",
+            "text": "Rate us, $contact.firstname",
+            "quick_replies": [{"title": "👍", "payload": "good"}, {"title": "👎"}],
+        },
+    )
+    send_job(celery_app, settings, job)
+    assert outcomes.wait(job["job_id"]).event == "message.sent"
+    [body] = sandbox_requests(sandbox, "telegram", chat_id=chat)
+    assert body["text"] == "Rate us, Ana"
+    assert body["reply_markup"] == {
+        "inline_keyboard": [
+            [{"text": "👍", "callback_data": "good"}],
+            [{"text": "👎", "callback_data": "👎"}],
+        ]
+    }
+
+
+def test_rendered_text_over_the_channel_limit_is_invalid_content_and_not_sent(
+    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
+) -> None:
+    chat = str(uuid.uuid4().int % 10**9)
+    job = make_job(
+        [{"channel_id": "tg", "identifier": chat}],
+        message={"type": "text", "text": "Note: $trigger.note"},
+        variables={"trigger": {"note": "x" * 5000}},
+        failure_branch=True,
+    )
+    send_job(celery_app, settings, job)
+    event = outcomes.wait(job["job_id"])
+    assert event.data.error is not None
+    assert event.data.error.code == "invalid_content"
+    assert "4096" in event.data.error.message
+    assert (event.data.next, event.data.attempts) == ("failure", 0)
+    assert sandbox_requests(sandbox, "telegram", chat_id=chat) == []
+
+
+@pytest.mark.parametrize(
+    ("tag", "hours_ago", "expected"),
+    [
+        (None, 2, "message.sent"),
+        (None, 48, "message.failed"),
+        ("HUMAN_AGENT", 48, "message.sent"),
+        ("HUMAN_AGENT", 24 * 8, "message.failed"),
+    ],
+)
+def test_messenger_window_is_enforced_before_the_provider_is_called(
+    celery_app: Any,
+    settings: Any,
+    sandbox: Sandbox,
+    outcomes: Outcomes,
+    tag: str | None,
+    hours_ago: int,
+    expected: str,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    psid = str(uuid.uuid4().int % 10**15)
+    last = (datetime.now(UTC) - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    message: dict[str, Any] = {"type": "text", "text": "Your order shipped"}
+    if tag:
+        message["message_tag"] = tag
+    job = make_job(
+        [{"channel_id": "fb", "identifier": psid, "last_interaction_at": last}],
+        message=message,
+    )
+    send_job(celery_app, settings, job)
+    event = outcomes.wait(job["job_id"])
+    assert event.event == expected
+    sent = sandbox_requests(sandbox, "messenger", recipient__id=psid)
+    if expected == "message.sent":
+        [body] = sent
+        assert body["messaging_type"] == ("MESSAGE_TAG" if tag else "RESPONSE")
+        assert body.get("tag") == tag
+    else:
+        assert event.data.error is not None and event.data.error.code == "window_closed"
+        assert sent == []
+
+
+def test_messenger_button_template_is_sent(
+    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
+) -> None:
+    psid = str(uuid.uuid4().int % 10**15)
+    payload = {
+        "template_type": "button",
+        "text": "Hi $contact.firstname, track your order?",
+        "buttons": [{"type": "web_url", "url": "https://shop.example/t/A-17", "title": "Track"}],
+    }
+    job = make_job(
+        [{"channel_id": "fb", "identifier": psid}],
+        channel_responses={"fb": {"type": "messenger_template", "payload": payload}},
+    )
+    send_job(celery_app, settings, job)
+    assert outcomes.wait(job["job_id"]).event == "message.sent"
+    [body] = sandbox_requests(sandbox, "messenger", recipient__id=psid)
+    assert body["message"]["attachment"] == {
+        "type": "template",
+        "payload": {**payload, "text": "Hi Ana, track your order?"},
+    }

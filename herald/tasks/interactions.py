@@ -17,7 +17,7 @@ def register_record_interaction(app: Celery) -> None:
     """Register the interaction task on ``app``."""
 
     @app.task(  # type: ignore[untyped-decorator]
-        name=INTERACTION_TASK, shared=False, acks_late=True, ignore_result=True, argsrepr="()"
+        name=INTERACTION_TASK, shared=False, acks_late=True, ignore_result=True
     )
     def record_interaction(*args: Any, **kwargs: Any) -> None:
         """Record that a contact wrote on a channel (drives last_interacted and windows).

@@ -38,8 +38,6 @@ def register_send_message(app: Celery) -> None:
         reject_on_worker_lost=True,
         ignore_result=True,
         max_retries=None,
-        # The job is visible in Flower by id only; its content may hold personal data.
-        argsrepr="()",
     )
     def send_message(self: Task, *args: Any, **kwargs: Any) -> None:
         """Send one message; exactly one outcome event per job_id."""
