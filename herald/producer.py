@@ -39,7 +39,7 @@ def enqueue(
     payload.setdefault("enqueued_at", utc_stamp())
     task_id = model.job_id or str(uuid.uuid4())
     payload["job_id"] = task_id
-    (store or state_store()).record_enqueued(task_id, json.dumps(payload))
+    (store or state_store()).pending.record(task_id, json.dumps(payload))
     app.send_task(
         SEND_TASK,
         kwargs={"job": payload},

@@ -48,7 +48,9 @@ class Reaper:
 
     def run_once(self) -> int:
         """One sweep; returns how many jobs were published again."""
-        lost = self.store.reap(min_age_s=self.min_age_s, slack_s=self.slack_s, queue_key=self.queue)
+        lost = self.store.pending.reap(
+            min_age_s=self.min_age_s, slack_s=self.slack_s, queue_key=self.queue
+        )
         for job_id, payload in lost:
             log.warning(
                 "job %s was lost by the broker before any worker saw it; republishing", job_id

@@ -30,9 +30,9 @@ def test_enqueue_records_pending_and_the_claim_and_finish_clear_it(
     enqueue(celery_app, job, queue=settings.queue)
     outcomes.wait(job["job_id"], settle=0)
     store = state_store()
-    assert rclient.zscore(store.pending_key, job["job_id"]) is None
+    assert rclient.zscore(store.pending.key, job["job_id"]) is None
     assert rclient.hget(f"herald:job:{job['job_id']}", "payload") is None
-    assert float(rclient.get(store.watermark_key)) > 0
+    assert float(rclient.get(store.pending.watermark_key)) > 0
 
 
 def test_a_lost_message_is_published_again_and_sent_once(
@@ -42,7 +42,7 @@ def test_a_lost_message_is_published_again_and_sent_once(
     # killed between kombu's BRPOP and its unacked record, or a publish that failed)...
     store = state_store()
     lost = make_job()
-    store.record_enqueued(lost["job_id"], json.dumps(lost))
+    store.pending.record(lost["job_id"], json.dumps(lost))
     time.sleep(0.01)
     # ...and a later job that a worker has claimed,
     later = make_job()
@@ -54,7 +54,7 @@ def test_a_lost_message_is_published_again_and_sent_once(
     # and the job is sent, with one event.
     event = outcomes.wait(lost["job_id"])
     assert event.event == "message.sent"
-    assert rclient.zscore(store.pending_key, lost["job_id"]) is None
+    assert rclient.zscore(store.pending.key, lost["job_id"]) is None
     assert int(rclient.hget("herald:stats", "republished")) >= 1
 
 
@@ -67,14 +67,14 @@ def test_a_job_that_may_still_wait_in_its_queue_is_left_alone(
         rclient, events_stream=settings.events_stream, retention_s=60, lease_s=10, queue=idle
     )
     queued = make_job()
-    store.record_enqueued(queued["job_id"], json.dumps(queued))
+    store.pending.record(queued["job_id"], json.dumps(queued))
     rclient.lpush(idle, "a message waiting in the queue")
     try:
         sweep = Reaper(store, celery_app, queue=idle, min_age_s=0, slack_s=0)
         assert sweep.run_once() == 0
-        assert rclient.zscore(store.pending_key, queued["job_id"]) is not None
+        assert rclient.zscore(store.pending.key, queued["job_id"]) is not None
     finally:
-        rclient.delete(idle, store.pending_key)
+        rclient.delete(idle, store.pending.key)
 
 
 def test_a_job_held_unacked_by_a_worker_is_left_alone(
@@ -85,7 +85,7 @@ def test_a_job_held_unacked_by_a_worker_is_left_alone(
         rclient, events_stream=settings.events_stream, retention_s=60, lease_s=10, queue=idle
     )
     held = make_job()
-    store.record_enqueued(held["job_id"], json.dumps(held))
+    store.pending.record(held["job_id"], json.dumps(held))
     # kombu's record of a message a worker has taken and not acked yet.
     message = protocol_v2("herald.send_message", {"job": held}, idle)
     tag = message["properties"]["delivery_tag"]
@@ -95,7 +95,7 @@ def test_a_job_held_unacked_by_a_worker_is_left_alone(
         assert sweep.run_once() == 0
     finally:
         rclient.hdel("unacked", tag)
-        rclient.delete(store.pending_key)
+        rclient.delete(store.pending.key)
 
 
 def test_a_young_pending_job_is_left_alone_even_behind_the_watermark(
@@ -103,11 +103,11 @@ def test_a_young_pending_job_is_left_alone_even_behind_the_watermark(
 ) -> None:
     store = state_store()
     young = make_job()
-    store.record_enqueued(young["job_id"], json.dumps(young))
+    store.pending.record(young["job_id"], json.dumps(young))
     time.sleep(0.01)
     later = make_job()
     enqueue(celery_app, later, queue=settings.queue)
     outcomes.wait(later["job_id"], settle=0)
     careful = Reaper(store, celery_app, queue=settings.queue, min_age_s=3600, slack_s=0)
     assert careful.run_once() == 0
-    store.redis.zrem(store.pending_key, young["job_id"])
+    store.redis.zrem(store.pending.key, young["job_id"])
