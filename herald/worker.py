@@ -131,6 +131,12 @@ def _stop_reaper(**_: Any) -> None:
 def _check_config(sender: Any = None, **_: Any) -> None:
     """Refuse to start a worker on unusable settings or channels, with a clear message."""
     settings = Settings()
+    if not settings.channels_file.exists():
+        log.warning(
+            "herald: no channels file at %s (HERALD_CHANNELS_FILE): every job will fail with "
+            "no_channel or unknown_channel",
+            settings.channels_file,
+        )
     try:
         runtime.validate(settings)
     except ConfigError as exc:
