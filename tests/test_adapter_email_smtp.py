@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
+from contextlib import closing
 from email.message import EmailMessage as Mime
+from functools import partial
 from typing import Any
 
 import pydantic
 import pytest
 from pydantic import SecretStr
 
-from herald.adapters.base import Outbound
 from herald.adapters.email_content import MAX_ATTACHMENT_BYTES
 from herald.adapters.email_smtp import SmtpAdapter
 from herald.adapters.http import ClientPool
@@ -29,19 +29,21 @@ from herald.job import (
     CustomPayload,
     EmailMessage,
     MediaMessage,
-    TextMessage,
     WhatsAppTemplate,
     Workflow,
 )
 from herald.sandbox import Sandbox
 from herald.sandbox.files import file_bytes
+from tests import adapter_support as support
+from tests.adapter_support import SHORT_FAMILY as FAMILY
+from tests.adapter_support import closed_port, sandbox_fixture, text
+from tests.adapter_support import send_one as send
 from tests.smtp_server import SmtpServer
 
 #: The ``smtp_server`` fixture, registered globally (conftest asks for it by name).
 pytest_plugins = ["tests.smtp_server"]
 
 PASSWORD = "smtp-test-password"
-FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽"
 
 
 @pytest.fixture
@@ -50,10 +52,7 @@ def server() -> Iterator[SmtpServer]:
         yield running
 
 
-@pytest.fixture
-def files() -> Iterator[Sandbox]:
-    with Sandbox() as box:
-        yield box
+files = sandbox_fixture()
 
 
 def make_adapter(port: int, **fields: Any) -> SmtpAdapter:
@@ -73,35 +72,18 @@ def make_adapter(port: int, **fields: Any) -> SmtpAdapter:
 
 @pytest.fixture
 def adapter(server: SmtpServer) -> Iterator[SmtpAdapter]:
-    made = make_adapter(server.port)
-    yield made
-    made.close()
+    with closing(make_adapter(server.port)) as made:
+        yield made
 
 
-def outbound(
-    message: Any, recipient: str = "ana@example.com", job_id: str = "run-1:s1"
-) -> Outbound:
-    return Outbound(
-        job_id=job_id,
-        channel_id="mail",
-        contact_id="c-1",
-        recipient=recipient,
-        message=message,
-        workflow=Workflow(workflow_id="wf-1", run_id="run-1", step_id="s1"),
-    )
-
-
-def send(adapter: SmtpAdapter, out: Outbound) -> list[str]:
-    parts = adapter.plan(out)
-    assert [part.index for part in parts] == [0]  # one email per message
-    return adapter.deliver(out, parts[0])
-
-
-def fail(adapter: SmtpAdapter, out: Outbound) -> SendError:
-    with pytest.raises(SendError) as caught:
-        send(adapter, out)
-    assert PASSWORD not in str(caught.value)
-    return caught.value
+outbound = partial(
+    support.outbound,
+    channel_id="mail",
+    recipient="ana@example.com",
+    job_id="run-1:s1",
+    workflow=Workflow(workflow_id="wf-1", run_id="run-1", step_id="s1"),
+)
+fail = partial(support.fail, secrets=[PASSWORD], send=send)
 
 
 def email(**fields: Any) -> EmailMessage:
@@ -118,7 +100,7 @@ def body_of(message: Mime, kind: str) -> str:
 
 
 def test_text_message_is_a_plain_email(server: SmtpServer, adapter: SmtpAdapter) -> None:
-    ids = send(adapter, outbound(TextMessage(type="text", text=FAMILY)))
+    ids = send(adapter, outbound(text(FAMILY)))
 
     [got] = server.messages
     assert got.mail_from == "shop@herald.test"
@@ -202,11 +184,8 @@ def test_default_media_message_is_sent_as_attachments(
 
 
 def test_no_auth_when_no_username_is_set(server: SmtpServer) -> None:
-    adapter = make_adapter(server.port, username=None, password=None)
-    try:
-        send(adapter, outbound(TextMessage(type="text", text="hi")))
-    finally:
-        adapter.close()
+    with closing(make_adapter(server.port, username=None, password=None)) as adapter:
+        send(adapter, outbound(text("hi")))
     assert server.messages[0].login is None
 
 
@@ -256,12 +235,6 @@ def test_an_attachment_server_error_is_transient(adapter: SmtpAdapter, files: Sa
     assert "attachment broken.pdf could not be fetched now (HTTP 503)" in error.message
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_an_attachment_network_fault_is_provider_unavailable(adapter: SmtpAdapter) -> None:
     url = f"http://127.0.0.1:{closed_port()}/files/invoice.pdf"
     error = fail(adapter, outbound(email(attachments=[Attachment(url=url, kind="file")])))
@@ -272,11 +245,8 @@ def test_an_attachment_network_fault_is_provider_unavailable(adapter: SmtpAdapte
 
 def test_the_servers_size_limit_is_checked_before_mail() -> None:
     with SmtpServer(password=PASSWORD, size_limit=2000) as small:
-        adapter = make_adapter(small.port)
-        try:
+        with closing(make_adapter(small.port)) as adapter:
             error = fail(adapter, outbound(email(text="x" * 3000)))
-        finally:
-            adapter.close()
         assert isinstance(error, InvalidContent)
         assert "the server takes at most 2000 (SIZE)" in error.message
         assert small.messages == []
@@ -306,11 +276,8 @@ def test_a_recipient_that_is_no_address_is_unavailable(
 
 
 def test_wrong_password_is_auth_failed_535(server: SmtpServer) -> None:
-    adapter = make_adapter(server.port, password=SecretStr("not-the-password"))
-    try:
+    with closing(make_adapter(server.port, password=SecretStr("not-the-password"))) as adapter:
         error = fail(adapter, outbound(email()))
-    finally:
-        adapter.close()
     assert isinstance(error, AuthFailed)
     assert error.provider_code == "535"
     assert error.message.startswith("smtp auth: 535 ")
@@ -384,11 +351,8 @@ def test_a_refused_sender_is_auth_failed(server: SmtpServer, adapter: SmtpAdapte
 
 
 def test_connection_refused_is_provider_unavailable_not_in_doubt() -> None:
-    adapter = make_adapter(closed_port())
-    try:
+    with closing(make_adapter(closed_port())) as adapter:
         error = fail(adapter, outbound(email()))
-    finally:
-        adapter.close()
     assert isinstance(error, ProviderUnavailable)
     assert (error.in_doubt, error.provider_code) == (False, None)
     assert error.message.startswith("smtp connect: no answer (")

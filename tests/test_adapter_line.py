@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from contextlib import closing
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from herald.adapters.base import Outbound
 from herald.adapters.http import ClientPool
 from herald.adapters.line import LineAdapter, retry_key
 from herald.config import LineChannel
@@ -29,23 +29,19 @@ from herald.job import (
     EmailMessage,
     MediaMessage,
     QuickReply,
-    TextMessage,
 )
 from herald.sandbox import Sandbox
 from herald.sandbox.line import FIRST_MESSAGE_ID
 from herald.sandbox.server import FLOOD_RETRY_AFTER
+from tests import adapter_support as support
+from tests.adapter_support import FAMILY, adapter_fixture, sandbox_fixture, send, text
 
 TOKEN = "line-test-channel-access-token-xyz"
 USER = "U4af4980629a1b2c3d4e5f60718293a4b"
 JOB = "run-1:step-1"
-FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽 ❤️‍🔥"
 PATH = "/v2/bot/message/push"
 
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(secrets={"line": TOKEN}) as box:
-        yield box
+sandbox = sandbox_fixture(line=TOKEN)
 
 
 def make_adapter(base_url: str, token: str = TOKEN) -> LineAdapter:
@@ -55,42 +51,13 @@ def make_adapter(base_url: str, token: str = TOKEN) -> LineAdapter:
     return LineAdapter(channel, ClientPool())
 
 
-@pytest.fixture
-def adapter(sandbox: Sandbox) -> Iterator[LineAdapter]:
-    adapter = make_adapter(sandbox.url)
-    yield adapter
-    adapter.close()
-
-
-def outbound(message: Any, recipient: str = USER, job_id: str = JOB) -> Outbound:
-    return Outbound(
-        job_id=job_id, channel_id="line", contact_id="c-1", recipient=recipient, message=message
-    )
-
-
-def text(body: str = FAMILY, **extra: Any) -> TextMessage:
-    return TextMessage(type="text", text=body, **extra)
+adapter = adapter_fixture(make_adapter)
+outbound = partial(support.outbound, channel_id="line", recipient=USER, job_id=JOB)
+fail = partial(support.fail, secrets=[TOKEN])
 
 
 def image(n: int, caption: str | None = None) -> Attachment:
     return Attachment(url=f"https://files.example/{n}.png", kind="image", caption=caption)
-
-
-def send(adapter: LineAdapter, out: Outbound) -> list[str]:
-    ids: list[str] = []
-    for part in adapter.plan(out):
-        ids += adapter.deliver(out, part)
-    return ids
-
-
-def fail(adapter: LineAdapter, out: Outbound) -> SendError:
-    with pytest.raises(SendError) as caught:
-        send(adapter, out)
-    seen: BaseException | None = caught.value
-    while seen is not None:
-        assert TOKEN not in str(seen) and TOKEN not in repr(seen)
-        seen = seen.__cause__ or seen.__context__
-    return caught.value
 
 
 def msg_id(n: int) -> str:
@@ -255,11 +222,8 @@ def test_media_line_cannot_take_is_invalid_content(
 
 
 def test_wrong_token_is_auth_failed(sandbox: Sandbox) -> None:
-    adapter = make_adapter(sandbox.url, token="not-the-token")
-    try:
+    with closing(make_adapter(sandbox.url, token="not-the-token")) as adapter:
         exc = fail(adapter, outbound(text()))
-    finally:
-        adapter.close()
     assert type(exc) is AuthFailed
     assert exc.provider_code == "401"
     assert exc.message.startswith("line push: Authentication failed.")

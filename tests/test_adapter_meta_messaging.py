@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
+from contextlib import closing
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from herald.adapters.base import Outbound
 from herald.adapters.http import ClientPool
 from herald.adapters.instagram import InstagramAdapter
 from herald.adapters.messenger import ERRORS, MessengerAdapter, SendApiAdapter
@@ -32,16 +32,16 @@ from herald.job import (
     MediaMessage,
     MessengerTemplate,
     QuickReply,
-    TextMessage,
     WhatsAppTemplate,
 )
 from herald.sandbox import Sandbox
+from tests import adapter_support as support
+from tests.adapter_support import FAMILY, adapter_fixture, fail, sandbox_fixture, send, text, wire
 
 FB_TOKEN = "EAAG-page-token-s3cr3t"
 IG_TOKEN = "IGQV-ig-token-s3cr3t"
 PAGE_ID = "1100223344"
 IG_ID = "17841400000000001"
-FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽 ❤️‍🔥"
 PSID = "6754123456789012"
 HEAD = {"recipient": {"id": PSID}, "messaging_type": "RESPONSE"}
 GENERIC = {
@@ -54,10 +54,7 @@ WEB_URL = {"type": "web_url", "url": "https://shop.example/t", "title": "Track"}
 BUTTON = {"template_type": "button", "text": "Track your order?", "buttons": [WEB_URL]}
 
 
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(secrets={"messenger": FB_TOKEN, "instagram": IG_TOKEN}) as box:
-        yield box
+sandbox = sandbox_fixture(messenger=FB_TOKEN, instagram=IG_TOKEN)
 
 
 def make_messenger(base_url: str, token: str = FB_TOKEN, **pool: Any) -> MessengerAdapter:
@@ -78,18 +75,8 @@ def make_instagram(base_url: str, token: str = IG_TOKEN) -> InstagramAdapter:
     return InstagramAdapter(channel, ClientPool())
 
 
-@pytest.fixture
-def fb(sandbox: Sandbox) -> Iterator[MessengerAdapter]:
-    adapter = make_messenger(sandbox.url)
-    yield adapter
-    adapter.close()
-
-
-@pytest.fixture
-def ig(sandbox: Sandbox) -> Iterator[InstagramAdapter]:
-    adapter = make_instagram(sandbox.url)
-    yield adapter
-    adapter.close()
+fb = adapter_fixture(make_messenger)
+ig = adapter_fixture(make_instagram)
 
 
 @pytest.fixture(params=["messenger", "instagram"])
@@ -101,35 +88,7 @@ def any_adapter(request: pytest.FixtureRequest, sandbox: Sandbox) -> Iterator[Se
     adapter.close()
 
 
-def outbound(message: Any, recipient: str = PSID) -> Outbound:
-    return Outbound(
-        job_id="run-1:step-1",
-        channel_id="fb",
-        contact_id="c-1",
-        recipient=recipient,
-        message=message,
-    )
-
-
-def text(body: str = FAMILY, **extra: Any) -> TextMessage:
-    return TextMessage(type="text", text=body, **extra)
-
-
-def send(adapter: SendApiAdapter, out: Outbound) -> list[str]:
-    ids: list[str] = []
-    for part in adapter.plan(out):
-        ids += adapter.deliver(out, part)
-    return ids
-
-
-def fail(adapter: SendApiAdapter, out: Outbound) -> SendError:
-    with pytest.raises(SendError) as caught:
-        send(adapter, out)
-    return caught.value
-
-
-def wire(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+outbound = partial(support.outbound, channel_id="fb", recipient=PSID)
 
 
 # -- Messenger on the wire ------------------------------------------------------------
@@ -505,21 +464,15 @@ def test_unknown_codes_and_odd_answers_go_by_http_status(
 
 
 def test_wrong_instagram_token_is_auth_failed_and_never_shown(sandbox: Sandbox) -> None:
-    adapter = make_instagram(sandbox.url, token="wrong-ig-token")
-    try:
+    with closing(make_instagram(sandbox.url, token="wrong-ig-token")) as adapter:
         exc = fail(adapter, outbound(text("hi")))
-    finally:
-        adapter.close()
     assert (type(exc), exc.provider_code) == (AuthFailed, "190")
     assert "wrong-ig-token" not in str(exc)
 
 
 def test_wrong_messenger_token_is_auth_failed_and_never_shown(sandbox: Sandbox) -> None:
-    adapter = make_messenger(sandbox.url, token="wrong-page-token")
-    try:
+    with closing(make_messenger(sandbox.url, token="wrong-page-token")) as adapter:
         exc = fail(adapter, outbound(text("hi")))
-    finally:
-        adapter.close()
     assert (type(exc), exc.provider_code) == (AuthFailed, "190")
     assert "wrong-page-token" not in str(exc)
     assert all("wrong-page-token" not in r.path for r in sandbox.requests)
@@ -530,10 +483,8 @@ def test_a_token_echoed_by_meta_is_scrubbed(sandbox: Sandbox, name: str) -> None
     token = FB_TOKEN if name == "messenger" else IG_TOKEN
     adapter = make_messenger(sandbox.url) if name == "messenger" else make_instagram(sandbox.url)
     sandbox.fail_next(name, 400, graph_body(190, None, f"Bad token {token}"))
-    try:
+    with closing(adapter):
         exc = fail(adapter, outbound(text("hi")))
-    finally:
-        adapter.close()
     assert token not in str(exc)
     assert "Bad token <token>" in exc.message
     assert all(token not in r.path for r in sandbox.requests)
@@ -541,10 +492,7 @@ def test_a_token_echoed_by_meta_is_scrubbed(sandbox: Sandbox, name: str) -> None
 
 def test_read_timeout_is_in_doubt_and_hides_the_token(sandbox: Sandbox) -> None:
     sandbox.delay(2)
-    adapter = make_messenger(sandbox.url, timeout=0.2)
-    try:
+    with closing(make_messenger(sandbox.url, timeout=0.2)) as adapter:
         exc = fail(adapter, outbound(text("hi")))
-    finally:
-        adapter.close()
     assert type(exc) is ProviderUnavailable and exc.in_doubt
     assert FB_TOKEN not in str(exc)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import base64
-import socket
 import time
-from collections.abc import Iterator
+from contextlib import closing
+from functools import partial
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
-from herald.adapters.base import Outbound
 from herald.adapters.email_content import message_id, thread_id
 from herald.adapters.http import ClientPool
 from herald.adapters.sendgrid import SendGridAdapter
@@ -36,15 +35,14 @@ from herald.job import (
 from herald.sandbox import Sandbox
 from herald.sandbox.files import file_bytes
 from herald.sandbox.server import FLOOD_RETRY_AFTER
+from tests import adapter_support as support
+from tests.adapter_support import SHORT_FAMILY as FAMILY
+from tests.adapter_support import adapter_fixture, closed_port, sandbox_fixture, text
+from tests.adapter_support import send_one as send
 
 KEY = "SG.test-key-id.test-key-secret-value"
-FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽"
 
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(secrets={"sendgrid": KEY}) as box:
-        yield box
+sandbox = sandbox_fixture(sendgrid=KEY)
 
 
 def make_adapter(base_url: str, key: str = KEY) -> SendGridAdapter:
@@ -58,38 +56,15 @@ def make_adapter(base_url: str, key: str = KEY) -> SendGridAdapter:
     return SendGridAdapter(channel, ClientPool())
 
 
-@pytest.fixture
-def adapter(sandbox: Sandbox) -> Iterator[SendGridAdapter]:
-    made = make_adapter(sandbox.url)
-    yield made
-    made.close()
-
-
-def outbound(message: Any, recipient: str = "ana@example.com") -> Outbound:
-    return Outbound(
-        job_id="run-1:s1",
-        channel_id="sg",
-        contact_id="c-1",
-        recipient=recipient,
-        message=message,
-        workflow=Workflow(workflow_id="wf-1"),
-    )
-
-
-def send(adapter: SendGridAdapter, out: Outbound) -> list[str]:
-    parts = adapter.plan(out)
-    assert [part.index for part in parts] == [0]
-    return adapter.deliver(out, parts[0])
-
-
-def fail(adapter: SendGridAdapter, out: Outbound) -> SendError:
-    with pytest.raises(SendError) as caught:
-        send(adapter, out)
-    seen: BaseException | None = caught.value
-    while seen is not None:
-        assert KEY not in str(seen) and "test-key-secret" not in repr(seen)
-        seen = seen.__cause__ or seen.__context__
-    return caught.value
+adapter = adapter_fixture(make_adapter)
+outbound = partial(
+    support.outbound,
+    channel_id="sg",
+    recipient="ana@example.com",
+    job_id="run-1:s1",
+    workflow=Workflow(workflow_id="wf-1"),
+)
+fail = partial(support.fail, secrets=[KEY, "test-key-secret"], send=send)
 
 
 def mail_requests(box: Sandbox) -> list[Any]:
@@ -227,7 +202,7 @@ def test_error_statuses_map_to_codes(
     in_doubt: bool,
 ) -> None:
     sandbox.fail_next("sendgrid", status, sg_error("The from address is not verified.", "from"))
-    error = fail(adapter, outbound(TextMessage(type="text", text="hi")))
+    error = fail(adapter, outbound(text("hi")))
     assert type(error) is kind
     assert (error.provider_code, error.in_doubt) == (str(status), in_doubt)
     assert error.message == (
@@ -238,7 +213,7 @@ def test_error_statuses_map_to_codes(
 def test_429_waits_until_x_ratelimit_reset(sandbox: Sandbox, adapter: SendGridAdapter) -> None:
     reset = int(time.time()) + 30
     sandbox.fail_next("sendgrid", 429, sg_error("rate"), headers={"X-RateLimit-Reset": str(reset)})
-    error = fail(adapter, outbound(TextMessage(type="text", text="hi")))
+    error = fail(adapter, outbound(text("hi")))
     assert isinstance(error, RateLimited)
     assert (error.provider_code, error.retryable, error.in_doubt) == ("429", True, False)
     assert error.retry_after is not None and 27 <= error.retry_after <= 30
@@ -247,22 +222,19 @@ def test_429_waits_until_x_ratelimit_reset(sandbox: Sandbox, adapter: SendGridAd
 def test_429_with_a_past_reset_waits_zero(sandbox: Sandbox, adapter: SendGridAdapter) -> None:
     past = str(int(time.time()) - 100)
     sandbox.fail_next("sendgrid", 429, sg_error("rate"), headers={"X-RateLimit-Reset": past})
-    error = fail(adapter, outbound(TextMessage(type="text", text="hi")))
+    error = fail(adapter, outbound(text("hi")))
     assert isinstance(error, RateLimited) and error.retry_after == 0.0
 
 
 def test_flood_recipient_is_rate_limited(sandbox: Sandbox, adapter: SendGridAdapter) -> None:
-    error = fail(adapter, outbound(TextMessage(type="text", text="hi"), "flood@herald.test"))
+    error = fail(adapter, outbound(text("hi"), recipient="flood@herald.test"))
     assert isinstance(error, RateLimited)
     assert error.retry_after is not None and 0 <= error.retry_after <= FLOOD_RETRY_AFTER
 
 
 def test_a_wrong_key_is_auth_failed(sandbox: Sandbox) -> None:
-    adapter = make_adapter(sandbox.url, key="SG.wrong.key")
-    try:
-        error = fail(adapter, outbound(TextMessage(type="text", text="hi")))
-    finally:
-        adapter.close()
+    with closing(make_adapter(sandbox.url, key="SG.wrong.key")) as adapter:
+        error = fail(adapter, outbound(text("hi")))
     assert isinstance(error, AuthFailed)
     assert error.provider_code == "401"
     assert error.message == (
@@ -305,13 +277,7 @@ def test_sandbox_validation_errors_are_invalid_content(
 
 
 def test_connection_refused_is_provider_unavailable() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    adapter = make_adapter(f"http://127.0.0.1:{port}")
-    try:
-        error = fail(adapter, outbound(TextMessage(type="text", text="hi")))
-    finally:
-        adapter.close()
+    with closing(make_adapter(f"http://127.0.0.1:{closed_port()}")) as adapter:
+        error = fail(adapter, outbound(text("hi")))
     assert isinstance(error, ProviderUnavailable)
     assert (error.in_doubt, error.provider_code) == (False, None)

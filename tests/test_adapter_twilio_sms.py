@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from contextlib import closing
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -11,7 +12,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from herald.adapters.base import Outbound
 from herald.adapters.http import ClientPool
 from herald.adapters.twilio_sms import ERRORS, TwilioSmsAdapter
 from herald.config import TwilioSmsChannel
@@ -31,22 +31,19 @@ from herald.job import (
     EmailMessage,
     MediaMessage,
     QuickReply,
-    TextMessage,
 )
 from herald.sandbox import Sandbox
+from tests import adapter_support as support
+from tests.adapter_support import FAMILY, adapter_fixture, sandbox_fixture, send, text
 
 SID = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "twilio-test-secret-token-42"
 FROM = "+15005550006"
 TO = "+351911111111"
-FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽 ❤️‍🔥"
 PATH = f"/2010-04-01/Accounts/{SID}/Messages.json"
 
 
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(secrets={"twilio_sms": TOKEN}) as box:
-        yield box
+sandbox = sandbox_fixture(twilio_sms=TOKEN)
 
 
 def make_adapter(base_url: str, token: str = TOKEN, **fields: Any) -> TwilioSmsAdapter:
@@ -62,42 +59,9 @@ def make_adapter(base_url: str, token: str = TOKEN, **fields: Any) -> TwilioSmsA
     return TwilioSmsAdapter(channel, ClientPool())
 
 
-@pytest.fixture
-def adapter(sandbox: Sandbox) -> Iterator[TwilioSmsAdapter]:
-    adapter = make_adapter(sandbox.url)
-    yield adapter
-    adapter.close()
-
-
-def outbound(message: Any, recipient: str = TO) -> Outbound:
-    return Outbound(
-        job_id="run-1:step-1",
-        channel_id="sms",
-        contact_id="c-1",
-        recipient=recipient,
-        message=message,
-    )
-
-
-def text(body: str = FAMILY, **extra: Any) -> TextMessage:
-    return TextMessage(type="text", text=body, **extra)
-
-
-def send(adapter: TwilioSmsAdapter, out: Outbound) -> list[str]:
-    ids: list[str] = []
-    for part in adapter.plan(out):
-        ids += adapter.deliver(out, part)
-    return ids
-
-
-def fail(adapter: TwilioSmsAdapter, out: Outbound) -> SendError:
-    with pytest.raises(SendError) as caught:
-        send(adapter, out)
-    seen: BaseException | None = caught.value
-    while seen is not None:
-        assert TOKEN not in str(seen) and TOKEN not in repr(seen)
-        seen = seen.__cause__ or seen.__context__
-    return caught.value
+adapter = adapter_fixture(make_adapter)
+outbound = partial(support.outbound, channel_id="sms", recipient=TO)
+fail = partial(support.fail, secrets=[TOKEN])
 
 
 def form(sandbox: Sandbox, n: int = 0) -> list[tuple[str, str]]:
@@ -139,11 +103,9 @@ def test_quick_replies_become_a_numbered_menu(sandbox: Sandbox, adapter: TwilioS
 
 
 def test_messaging_service_replaces_from(sandbox: Sandbox) -> None:
-    adapter = make_adapter(sandbox.url, messaging_service_sid="MG0123456789abcdef0123456789abcdef")
-    try:
+    sid = "MG0123456789abcdef0123456789abcdef"
+    with closing(make_adapter(sandbox.url, messaging_service_sid=sid)) as adapter:
         send(adapter, outbound(text("hi")))
-    finally:
-        adapter.close()
     assert form(sandbox) == [
         ("To", TO),
         ("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef"),
@@ -259,12 +221,11 @@ def test_more_than_ten_media_and_bad_payloads_are_refused(
 
 
 def test_wrong_token_is_auth_failed(sandbox: Sandbox) -> None:
-    adapter = make_adapter(sandbox.url, token="not-the-token")
-    try:
-        with pytest.raises(AuthFailed) as caught:
-            send(adapter, outbound(text()))
-    finally:
-        adapter.close()
+    with (
+        closing(make_adapter(sandbox.url, token="not-the-token")) as adapter,
+        pytest.raises(AuthFailed) as caught,
+    ):
+        send(adapter, outbound(text()))
     assert caught.value.provider_code == "20003"
     assert caught.value.message == "twilio_sms: Authenticate"
     assert sandbox.requests[0].headers["authorization"].startswith("Basic ")
@@ -358,11 +319,8 @@ def test_read_timeout_is_in_doubt(sandbox: Sandbox) -> None:
         from_number=FROM,
         base_url=sandbox.url,
     )
-    adapter = TwilioSmsAdapter(channel, ClientPool(timeout=0.2))
-    try:
+    with closing(TwilioSmsAdapter(channel, ClientPool(timeout=0.2))) as adapter:
         exc = fail(adapter, outbound(text()))
-    finally:
-        adapter.close()
     assert type(exc) is ProviderUnavailable
     assert exc.in_doubt
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from contextlib import closing
+from functools import partial
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from herald.adapters.base import Outbound
 from herald.adapters.http import ClientPool
 from herald.adapters.viber import ERRORS, ViberAdapter
 from herald.config import ViberChannel
@@ -27,22 +26,18 @@ from herald.job import (
     EmailMessage,
     MediaMessage,
     QuickReply,
-    TextMessage,
 )
 from herald.sandbox import Sandbox
 from herald.sandbox.viber import FIRST_MESSAGE_TOKEN
+from tests import adapter_support as support
+from tests.adapter_support import FAMILY, adapter_fixture, sandbox_fixture, send, text
 
 TOKEN = "4453b6ac-viber-test-token-e02c5f12"
 USER = "01234567890A="
-FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽 ❤️‍🔥"
 PATH = "/pa/send_message"
 HEAD = {"receiver": USER, "min_api_version": 1, "sender": {"name": "Herald Shop"}}
 
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(secrets={"viber": TOKEN}) as box:
-        yield box
+sandbox = sandbox_fixture(viber=TOKEN)
 
 
 def make_adapter(base_url: str, token: str = TOKEN) -> ViberAdapter:
@@ -56,42 +51,9 @@ def make_adapter(base_url: str, token: str = TOKEN) -> ViberAdapter:
     return ViberAdapter(channel, ClientPool())
 
 
-@pytest.fixture
-def adapter(sandbox: Sandbox) -> Iterator[ViberAdapter]:
-    adapter = make_adapter(sandbox.url)
-    yield adapter
-    adapter.close()
-
-
-def outbound(message: Any, recipient: str = USER) -> Outbound:
-    return Outbound(
-        job_id="run-1:step-1",
-        channel_id="viber",
-        contact_id="c-1",
-        recipient=recipient,
-        message=message,
-    )
-
-
-def text(body: str = FAMILY, **extra: Any) -> TextMessage:
-    return TextMessage(type="text", text=body, **extra)
-
-
-def send(adapter: ViberAdapter, out: Outbound) -> list[str]:
-    ids: list[str] = []
-    for part in adapter.plan(out):
-        ids += adapter.deliver(out, part)
-    return ids
-
-
-def fail(adapter: ViberAdapter, out: Outbound) -> SendError:
-    with pytest.raises(SendError) as caught:
-        send(adapter, out)
-    seen: BaseException | None = caught.value
-    while seen is not None:
-        assert TOKEN not in str(seen) and TOKEN not in repr(seen)
-        seen = seen.__cause__ or seen.__context__
-    return caught.value
+adapter = adapter_fixture(make_adapter)
+outbound = partial(support.outbound, channel_id="viber", recipient=USER)
+fail = partial(support.fail, secrets=[TOKEN])
 
 
 def token(n: int) -> str:
@@ -207,11 +169,8 @@ def test_limits_are_refused_before_any_request(sandbox: Sandbox, adapter: ViberA
 
 
 def test_wrong_token_is_auth_failed(sandbox: Sandbox) -> None:
-    adapter = make_adapter(sandbox.url, token="not-the-token")
-    try:
+    with closing(make_adapter(sandbox.url, token="not-the-token")) as adapter:
         exc = fail(adapter, outbound(text()))
-    finally:
-        adapter.close()
     assert type(exc) is AuthFailed
     assert exc.provider_code == "2"
     assert exc.message == "viber send_message: status 2 invalidAuthToken"

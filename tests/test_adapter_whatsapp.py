@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import socket
-from collections.abc import Iterator
+from contextlib import closing
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from herald.adapters.base import Outbound
 from herald.adapters.http import ClientPool
 from herald.adapters.meta import GRAPH_VERSION
 from herald.adapters.whatsapp import ERRORS, WhatsAppAdapter
@@ -33,22 +31,27 @@ from herald.job import (
     MediaMessage,
     MessengerTemplate,
     QuickReply,
-    TextMessage,
     WhatsAppTemplate,
 )
 from herald.sandbox import Sandbox
+from tests import adapter_support as support
+from tests.adapter_support import (
+    FAMILY,
+    adapter_fixture,
+    closed_port,
+    fail,
+    sandbox_fixture,
+    send,
+    text,
+    wire,
+)
 
 TOKEN = "EAAG-whatsapp-test-token-s3cr3t"
 PHONE_ID = "106540352242922"
 PATH = f"/{GRAPH_VERSION}/{PHONE_ID}/messages"
-FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽 ❤️‍🔥"
 BASE = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": "351911111111"}
 
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(secrets={"whatsapp": TOKEN}) as box:
-        yield box
+sandbox = sandbox_fixture(whatsapp=TOKEN)
 
 
 def make_adapter(base_url: str, token: str = TOKEN, **pool: Any) -> WhatsAppAdapter:
@@ -62,42 +65,8 @@ def make_adapter(base_url: str, token: str = TOKEN, **pool: Any) -> WhatsAppAdap
     return WhatsAppAdapter(channel, ClientPool(**pool))
 
 
-@pytest.fixture
-def adapter(sandbox: Sandbox) -> Iterator[WhatsAppAdapter]:
-    adapter = make_adapter(sandbox.url)
-    yield adapter
-    adapter.close()
-
-
-def outbound(message: Any, recipient: str = "+351 911 111 111") -> Outbound:
-    return Outbound(
-        job_id="run-1:step-1",
-        channel_id="wa",
-        contact_id="c-1",
-        recipient=recipient,
-        message=message,
-    )
-
-
-def text(body: str = FAMILY, **extra: Any) -> TextMessage:
-    return TextMessage(type="text", text=body, **extra)
-
-
-def send(adapter: WhatsAppAdapter, out: Outbound) -> list[str]:
-    ids: list[str] = []
-    for part in adapter.plan(out):
-        ids += adapter.deliver(out, part)
-    return ids
-
-
-def fail(adapter: WhatsAppAdapter, out: Outbound) -> SendError:
-    with pytest.raises(SendError) as caught:
-        send(adapter, out)
-    return caught.value
-
-
-def wire(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+adapter = adapter_fixture(make_adapter)
+outbound = partial(support.outbound, channel_id="wa", recipient="+351 911 111 111")
 
 
 def replies(n: int, title: str = "Option") -> list[QuickReply]:
@@ -459,11 +428,8 @@ def test_unknown_codes_and_odd_answers_go_by_http_status(
 
 
 def test_wrong_token_is_auth_failed_and_never_shown(sandbox: Sandbox) -> None:
-    adapter = make_adapter(sandbox.url, token="wrong-token-xyz")
-    try:
+    with closing(make_adapter(sandbox.url, token="wrong-token-xyz")) as adapter:
         exc = fail(adapter, outbound(text()))
-    finally:
-        adapter.close()
     assert type(exc) is AuthFailed
     assert exc.provider_code == "190"
     assert "wrong-token-xyz" not in str(exc)
@@ -485,22 +451,13 @@ def test_rate_limit_keeps_a_retry_after_header(sandbox: Sandbox, adapter: WhatsA
 
 def test_read_timeout_is_provider_unavailable_in_doubt(sandbox: Sandbox) -> None:
     sandbox.delay(2)
-    adapter = make_adapter(sandbox.url, timeout=0.2)
-    try:
+    with closing(make_adapter(sandbox.url, timeout=0.2)) as adapter:
         exc = fail(adapter, outbound(text()))
-    finally:
-        adapter.close()
     assert type(exc) is ProviderUnavailable and exc.in_doubt
 
 
 def test_connection_refused_is_provider_unavailable_not_in_doubt() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    adapter = make_adapter(f"http://127.0.0.1:{port}")
-    try:
+    with closing(make_adapter(f"http://127.0.0.1:{closed_port()}")) as adapter:
         exc = fail(adapter, outbound(text()))
-    finally:
-        adapter.close()
     assert type(exc) is ProviderUnavailable and not exc.in_doubt
     assert TOKEN not in str(exc)

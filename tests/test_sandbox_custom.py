@@ -7,8 +7,9 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -20,26 +21,19 @@ from herald.adapters.base import Outbound
 from herald.adapters.custom import CustomAdapter
 from herald.adapters.http import ClientPool
 from herald.config import CustomChannel
-from herald.errors import (
-    AuthFailed,
-    InvalidContent,
-    ProviderUnavailable,
-    RateLimited,
-    SendError,
-)
+from herald.errors import AuthFailed, InvalidContent, ProviderUnavailable, RateLimited
 from herald.job import Attachment, MediaMessage, TextMessage, Workflow
 from herald.sandbox import Sandbox
 from herald.sandbox.server import FLOOD_RETRY_AFTER
+from tests import adapter_support as support
+from tests.adapter_support import SHORT_FAMILY as FAMILY
+from tests.adapter_support import adapter_fixture, sandbox_fixture, text
+from tests.adapter_support import send_one as send
 
 SECRET = "whsec_" + base64.b64encode(b"a-test-key-for-the-custom-channel").decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"somebody-else's-key").decode()
-FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽"
 
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(secrets={"custom": SECRET}) as box:
-        yield box
+sandbox = sandbox_fixture(custom=SECRET)
 
 
 def make_adapter(base_url: str, secret: str = SECRET, url: str | None = None) -> CustomAdapter:
@@ -53,38 +47,20 @@ def make_adapter(base_url: str, secret: str = SECRET, url: str | None = None) ->
     return CustomAdapter(channel, ClientPool())
 
 
-@pytest.fixture
-def adapter(sandbox: Sandbox) -> Iterator[CustomAdapter]:
-    adapter = make_adapter(sandbox.url)
-    yield adapter
-    adapter.close()
+adapter = adapter_fixture(make_adapter)
+hook_outbound = partial(
+    support.outbound,
+    channel_id="hook",
+    contact_id="c-42",
+    recipient="user-7",
+    workflow=Workflow(workflow_id="wf-1", run_id="run-1", step_id="step-1"),
+)
+fail = partial(support.fail, secrets=[SECRET.removeprefix("whsec_")], send=send)
 
 
-def outbound(
-    message: Any = None, recipient: str = "user-7", job_id: str = "run-1:step-1"
-) -> Outbound:
-    return Outbound(
-        job_id=job_id,
-        channel_id="hook",
-        contact_id="c-42",
-        recipient=recipient,
-        message=message or TextMessage(type="text", text=FAMILY),
-        workflow=Workflow(workflow_id="wf-1", run_id="run-1", step_id="step-1"),
-    )
-
-
-def send(adapter: CustomAdapter, out: Outbound) -> list[str]:
-    parts = adapter.plan(out)
-    assert len(parts) == 1
-    return adapter.deliver(out, parts[0])
-
-
-def fail(adapter: CustomAdapter, out: Outbound) -> SendError:
-    with pytest.raises(SendError) as caught:
-        send(adapter, out)
-    key = SECRET.removeprefix("whsec_")
-    assert key not in str(caught.value) and key not in repr(caught.value)
-    return caught.value
+def outbound(message: Any = None, **fields: Any) -> Outbound:
+    """A job for the hook: FAMILY as text unless another message is given."""
+    return hook_outbound(message or text(FAMILY), **fields)
 
 
 # --- success ----------------------------------------------------------------------------------
@@ -162,11 +138,9 @@ def test_resends_are_deduplicated_by_webhook_id(sandbox: Sandbox, adapter: Custo
 
 
 def test_base_url_replaces_scheme_and_host(sandbox: Sandbox) -> None:
-    adapter = make_adapter(sandbox.url, url="https://hooks.example/webhook/in?src=herald")
-    try:
+    url = "https://hooks.example/webhook/in?src=herald"
+    with closing(make_adapter(sandbox.url, url=url)) as adapter:
         assert send(adapter, outbound()) == ["wh-1"]
-    finally:
-        adapter.close()
     assert sandbox.requests[0].path == "/webhook/in?src=herald"
 
 
@@ -190,12 +164,11 @@ def test_ids_come_from_message_id_or_id(
 
 
 def test_wrong_secret_is_auth_failed_without_leaking_it(sandbox: Sandbox) -> None:
-    adapter = make_adapter(sandbox.url, secret=OTHER_SECRET)
-    try:
-        with pytest.raises(AuthFailed) as caught:
-            send(adapter, outbound())
-    finally:
-        adapter.close()
+    with (
+        closing(make_adapter(sandbox.url, secret=OTHER_SECRET)) as adapter,
+        pytest.raises(AuthFailed) as caught,
+    ):
+        send(adapter, outbound())
     assert caught.value.provider_code == "401"
     assert caught.value.message == "custom webhook: HTTP 401: invalid signature"
     assert OTHER_SECRET.removeprefix("whsec_") not in repr(caught.value)

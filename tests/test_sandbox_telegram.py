@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
+from contextlib import closing
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from herald.adapters.base import Outbound
 from herald.adapters.http import ClientPool
 from herald.adapters.telegram import TelegramAdapter
 from herald.config import TelegramChannel
@@ -22,26 +21,16 @@ from herald.errors import (
     RecipientUnavailable,
     SendError,
 )
-from herald.job import (
-    Attachment,
-    CustomPayload,
-    EmailMessage,
-    MediaMessage,
-    QuickReply,
-    TextMessage,
-)
+from herald.job import Attachment, CustomPayload, EmailMessage, MediaMessage, QuickReply
 from herald.sandbox import Sandbox
 from herald.sandbox.server import FLOOD_RETRY_AFTER
 from herald.sandbox.telegram import MIGRATED_CHAT_ID
+from tests import adapter_support as support
+from tests.adapter_support import FAMILY, adapter_fixture, closed_port, sandbox_fixture, send, text
 
 TOKEN = "987654:AAH-sandbox-secret-token_xyz"
-FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽 ❤️‍🔥"
 
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(secrets={"telegram": TOKEN}) as box:
-        yield box
+sandbox = sandbox_fixture(telegram=TOKEN)
 
 
 def make_adapter(base_url: str, token: str = TOKEN, **pool: Any) -> TelegramAdapter:
@@ -51,48 +40,10 @@ def make_adapter(base_url: str, token: str = TOKEN, **pool: Any) -> TelegramAdap
     return TelegramAdapter(channel, ClientPool(**pool))
 
 
-@pytest.fixture
-def adapter(sandbox: Sandbox) -> Iterator[TelegramAdapter]:
-    adapter = make_adapter(sandbox.url)
-    yield adapter
-    adapter.close()
-
-
-def outbound(message: Any, recipient: str = "4242") -> Outbound:
-    return Outbound(
-        job_id="run-1:step-1",
-        channel_id="tg",
-        contact_id="c-1",
-        recipient=recipient,
-        message=message,
-    )
-
-
-def text(body: str = FAMILY, **extra: Any) -> TextMessage:
-    return TextMessage(type="text", text=body, **extra)
-
-
-def send(adapter: TelegramAdapter, out: Outbound) -> list[str]:
-    ids: list[str] = []
-    for part in adapter.plan(out):
-        ids += adapter.deliver(out, part)
-    return ids
-
-
-def fail(adapter: TelegramAdapter, out: Outbound) -> SendError:
-    with pytest.raises(SendError) as caught:
-        send(adapter, out)
-    assert_no_token(caught.value)
-    return caught.value
-
-
-def assert_no_token(exc: BaseException) -> None:
-    """Neither the error nor anything it was raised from shows the token."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        assert TOKEN not in str(seen) and TOKEN not in repr(seen)
-        assert "987654" not in str(seen)
-        seen = seen.__cause__ or seen.__context__
+adapter = adapter_fixture(make_adapter)
+outbound = partial(support.outbound, channel_id="tg", recipient="4242")
+#: Neither the error nor anything it was raised from shows the token, or even its bot id.
+fail = partial(support.fail, secrets=[TOKEN, "987654"])
 
 
 # --- success ----------------------------------------------------------------------------------
@@ -224,12 +175,11 @@ def test_types_telegram_cannot_send_are_invalid_content(adapter: TelegramAdapter
 
 
 def test_wrong_token_is_auth_failed(sandbox: Sandbox) -> None:
-    adapter = make_adapter(sandbox.url, token="111:wrong-token")
-    try:
-        with pytest.raises(AuthFailed) as caught:
-            send(adapter, outbound(text()))
-    finally:
-        adapter.close()
+    with (
+        closing(make_adapter(sandbox.url, token="111:wrong-token")) as adapter,
+        pytest.raises(AuthFailed) as caught,
+    ):
+        send(adapter, outbound(text()))
     assert caught.value.provider_code == "401"
     assert caught.value.message == "telegram sendMessage: Unauthorized"
     assert "wrong-token" not in str(caught.value)
@@ -316,37 +266,25 @@ def test_server_error_is_provider_unavailable_in_doubt(
 
 def test_read_timeout_is_provider_unavailable_in_doubt(sandbox: Sandbox) -> None:
     sandbox.delay(2)
-    adapter = make_adapter(sandbox.url, timeout=0.2)
-    try:
+    with closing(make_adapter(sandbox.url, timeout=0.2)) as adapter:
         exc = fail(adapter, outbound(text()))
-    finally:
-        adapter.close()
     assert type(exc) is ProviderUnavailable
     assert exc.in_doubt
 
 
 def test_connection_refused_is_provider_unavailable_not_in_doubt() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    adapter = make_adapter(f"http://127.0.0.1:{port}")
-    try:
+    with closing(make_adapter(f"http://127.0.0.1:{closed_port()}")) as adapter:
         exc = fail(adapter, outbound(text()))
-    finally:
-        adapter.close()
     assert type(exc) is ProviderUnavailable
     assert not exc.in_doubt
     assert exc.provider_code is None
 
 
 def test_a_stopped_sandbox_refuses_even_kept_alive_connections(sandbox: Sandbox) -> None:
-    adapter = make_adapter(sandbox.url)
-    try:
+    with closing(make_adapter(sandbox.url)) as adapter:
         assert send(adapter, outbound(text())) == ["4242:1"]
         sandbox.stop()
         exc = fail(adapter, outbound(text()))
-    finally:
-        adapter.close()
     assert isinstance(exc, ProviderUnavailable)
 
 

@@ -1,0 +1,126 @@
+"""What the adapter tests share: a job to send, sending it, and failing without leaking secrets.
+
+Each test module binds its channel's defaults once, e.g.
+``outbound = partial(support.outbound, channel_id="tg", recipient="4242")`` and
+``fail = partial(support.fail, secrets=[TOKEN])``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
+from typing import Any, TypeVar
+
+import pytest
+
+from herald.adapters.base import Adapter, Outbound
+from herald.errors import SendError
+from herald.job import TextMessage, Workflow
+from herald.sandbox import Sandbox
+
+#: A ZWJ family and a toned thumb: one character to a reader, several code points to Python.
+SHORT_FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽"
+#: The same with a ZWJ heart on fire, for the chat channels.
+FAMILY = SHORT_FAMILY + " ❤️‍🔥"
+
+A = TypeVar("A", bound=Adapter)
+
+
+def sandbox_fixture(**secrets: str) -> Any:
+    """A ``sandbox`` fixture: a running sandbox that accepts ``secrets`` (provider to credential).
+
+    Bind it to the fixture's name in the test module: ``sandbox = sandbox_fixture(line=TOKEN)``.
+    """
+
+    @pytest.fixture
+    def sandbox() -> Iterator[Sandbox]:
+        with Sandbox(secrets=secrets) as box:
+            yield box
+
+    return sandbox
+
+
+def adapter_fixture(make: Callable[[str], A]) -> Any:
+    """An adapter fixture: ``make(sandbox.url)``, closed after the test."""
+
+    @pytest.fixture
+    def adapter(sandbox: Sandbox) -> Iterator[A]:
+        with closing(make(sandbox.url)) as made:
+            yield made
+
+    return adapter
+
+
+def outbound(
+    message: Any,
+    *,
+    channel_id: str,
+    recipient: str,
+    job_id: str = "run-1:step-1",
+    contact_id: str = "c-1",
+    workflow: Workflow | None = None,
+) -> Outbound:
+    return Outbound(
+        job_id=job_id,
+        channel_id=channel_id,
+        contact_id=contact_id,
+        recipient=recipient,
+        message=message,
+        workflow=workflow,
+    )
+
+
+def text(body: str = FAMILY, **extra: Any) -> TextMessage:
+    return TextMessage(type="text", text=body, **extra)
+
+
+def send(adapter: Adapter, out: Outbound) -> list[str]:
+    """Plan the message and deliver every part, in order; the ids of all parts."""
+    ids: list[str] = []
+    for part in adapter.plan(out):
+        ids += adapter.deliver(out, part)
+    return ids
+
+
+def send_one(adapter: Adapter, out: Outbound) -> list[str]:
+    """Send a message the adapter takes in one request (one part, index 0)."""
+    parts = adapter.plan(out)
+    assert [part.index for part in parts] == [0]
+    return adapter.deliver(out, parts[0])
+
+
+def assert_hidden(exc: BaseException, *secrets: str) -> None:
+    """Neither the error nor anything it was raised from shows any of ``secrets``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for secret in secrets:
+            assert secret not in str(seen) and secret not in repr(seen)
+        seen = seen.__cause__ or seen.__context__
+
+
+def fail(
+    adapter: Adapter,
+    out: Outbound,
+    *,
+    secrets: Iterable[str] = (),
+    send: Callable[[Adapter, Outbound], list[str]] = send,
+) -> SendError:
+    """Send ``out``, expect a ``SendError`` that hides ``secrets``, and return it."""
+    with pytest.raises(SendError) as caught:
+        send(adapter, out)
+    assert_hidden(caught.value, *secrets)
+    return caught.value
+
+
+def wire(body: dict[str, Any]) -> bytes:
+    """A JSON body as compact UTF-8 bytes, the way the adapters send it."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
