@@ -133,9 +133,11 @@ class Saboteur:
 def worker_env(
     server: RedisServer, channels: Path, concurrency: int, in_doubt: str
 ) -> dict[str, str]:
+    # Only this run's settings: none inherited from the calling shell (or a test session).
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
     return {
+        **inherited,
         "HERALD_IN_DOUBT": in_doubt,
-        **os.environ,
         "HERALD_BROKER_URL": server.url,
         "HERALD_CHANNELS_FILE": str(channels),
         "HERALD_QUEUE": "herald",

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(300)
 def test_small_chaos_run_loses_nothing_and_duplicates_no_event() -> None:
     result = subprocess.run(
         [
@@ -32,7 +32,7 @@ def test_small_chaos_run_loses_nothing_and_duplicates_no_event() -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=380,
+        timeout=280,
         cwd=ROOT,
     )
     out = result.stdout
