@@ -28,7 +28,7 @@ def test_small_chaos_run_loses_nothing_and_duplicates_no_event() -> None:
             "--seed",
             "3",
             "--timeout",
-            "300",
+            "150",
         ],
         capture_output=True,
         text=True,
