@@ -90,14 +90,16 @@ class ChannelType(StrEnum):
     CUSTOM = "custom"
 
 
-class _Channel(BaseModel):
+class ChannelBase(BaseModel):
+    """What every channel has: its id and an optional base URL for its provider."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
     base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")] | None = None
 
 
-class WhatsAppChannel(_Channel):
+class WhatsAppChannel(ChannelBase):
     """WhatsApp Cloud API number."""
 
     type: Literal[ChannelType.WHATSAPP]
@@ -105,7 +107,7 @@ class WhatsAppChannel(_Channel):
     access_token: SecretStr
 
 
-class MessengerChannel(_Channel):
+class MessengerChannel(ChannelBase):
     """Facebook Messenger page."""
 
     type: Literal[ChannelType.MESSENGER]
@@ -113,7 +115,7 @@ class MessengerChannel(_Channel):
     page_access_token: SecretStr
 
 
-class InstagramChannel(_Channel):
+class InstagramChannel(ChannelBase):
     """Instagram professional account."""
 
     type: Literal[ChannelType.INSTAGRAM]
@@ -121,14 +123,14 @@ class InstagramChannel(_Channel):
     access_token: SecretStr
 
 
-class TelegramChannel(_Channel):
+class TelegramChannel(ChannelBase):
     """Telegram bot."""
 
     type: Literal[ChannelType.TELEGRAM]
     bot_token: SecretStr
 
 
-class TwilioSmsChannel(_Channel):
+class TwilioSmsChannel(ChannelBase):
     """Twilio Programmable Messaging."""
 
     type: Literal[ChannelType.TWILIO_SMS]
@@ -138,7 +140,7 @@ class TwilioSmsChannel(_Channel):
     messaging_service_sid: str | None = None
 
 
-class SmtpChannel(_Channel):
+class SmtpChannel(ChannelBase):
     """An SMTP server."""
 
     type: Literal[ChannelType.EMAIL_SMTP]
@@ -150,7 +152,7 @@ class SmtpChannel(_Channel):
     security: Literal["starttls", "tls", "none"] = "starttls"
 
 
-class SendGridChannel(_Channel):
+class SendGridChannel(ChannelBase):
     """SendGrid v3 mail send."""
 
     type: Literal[ChannelType.SENDGRID]
@@ -158,14 +160,14 @@ class SendGridChannel(_Channel):
     from_address: str
 
 
-class LineChannel(_Channel):
+class LineChannel(ChannelBase):
     """LINE Messaging API channel."""
 
     type: Literal[ChannelType.LINE]
     channel_access_token: SecretStr
 
 
-class ViberChannel(_Channel):
+class ViberChannel(ChannelBase):
     """Viber bot."""
 
     type: Literal[ChannelType.VIBER]
@@ -173,7 +175,7 @@ class ViberChannel(_Channel):
     sender_name: Annotated[str, Field(max_length=28)]
 
 
-class CustomChannel(_Channel):
+class CustomChannel(ChannelBase):
     """A webhook that follows Standard Webhooks."""
 
     type: Literal[ChannelType.CUSTOM]

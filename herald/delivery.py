@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from herald.adapters.base import Adapter, Outbound, Part
+from herald.adapters.base import AnyAdapter, Outbound, Part
 from herald.config import InDoubtPolicy
 from herald.errors import PermanentError, ProviderUnavailable, SendError, TransientError
 from herald.ratelimit import RateLimiter
@@ -83,7 +83,7 @@ class Deliverer:
 
     def deliver(
         self,
-        adapter: Adapter,
+        adapter: AnyAdapter,
         out: Outbound,
         plan: list[Part],
         attempt: Attempt,
@@ -113,11 +113,11 @@ class Deliverer:
             return Again(exc.wait, "waiting for a rate-limit slot")
         return Delivered()
 
-    def may_resend(self, adapter: Adapter) -> bool:
+    def may_resend(self, adapter: AnyAdapter) -> bool:
         """Whether a send that may have gone through may be made again."""
         return adapter.dedupes or self.in_doubt == InDoubtPolicy.AT_LEAST_ONCE
 
-    def _call(self, adapter: Adapter, out: Outbound, plan: list[Part], attempt: Attempt) -> None:
+    def _call(self, adapter: AnyAdapter, out: Outbound, plan: list[Part], attempt: Attempt) -> None:
         """One try at the whole message: every part not yet accepted, in order, each
         after a slot of the fleet-wide rate limit."""
         pending = [part for part in plan if part.index not in attempt.parts]
@@ -133,7 +133,7 @@ class Deliverer:
                     attempt.job_id, attempt.token, attempts=attempt.attempts, parts=attempt.parts
                 )
 
-    def _take_slot(self, adapter: Adapter, recipient: str) -> None:
+    def _take_slot(self, adapter: AnyAdapter, recipient: str) -> None:
         """Wait briefly for a rate-limit slot, or raise :class:`Throttled` for a long wait."""
         wait = 0.0
         for _ in range(MAX_SLOT_WAITS):
@@ -145,7 +145,9 @@ class Deliverer:
             time.sleep(wait)
         raise Throttled(wait)
 
-    def _retrying(self, adapter: Adapter, attempt: Attempt, age: Callable[[], float]) -> Retrying:
+    def _retrying(
+        self, adapter: AnyAdapter, attempt: Attempt, age: Callable[[], float]
+    ) -> Retrying:
         """tenacity, retrying in-call only transient errors whose wait is short."""
 
         def short(exc: BaseException) -> bool:
@@ -171,7 +173,7 @@ class Deliverer:
         )
 
     def _after_transient(
-        self, adapter: Adapter, attempt: Attempt, exc: TransientError, age: Callable[[], float]
+        self, adapter: AnyAdapter, attempt: Attempt, exc: TransientError, age: Callable[[], float]
     ) -> Result:
         if exc.in_doubt and not self.may_resend(adapter):
             exc.message = f"in doubt, not resent (HERALD_IN_DOUBT=at_most_once): {exc.message}"

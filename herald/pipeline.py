@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from herald.adapters.base import Adapter, Outbound
+from herald.adapters.base import AnyAdapter, Outbound
 from herald.config import ChannelConfig, ChannelType, Settings
 from herald.constants import SEND_TASK
 from herald.delivery import Again, Attempt, Deliverer, Failed
@@ -63,7 +63,7 @@ class Sender:
         self,
         settings: Settings,
         channels: Mapping[str, ChannelConfig],
-        adapters: Mapping[str, Adapter],
+        adapters: Mapping[str, AnyAdapter],
         store: DeliveryStore,
         snippets: Mapping[str, str],
         limiter: RateLimiter,

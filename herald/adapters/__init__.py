@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from herald.adapters.base import Adapter, Outbound, Part
+from herald.adapters.base import Adapter, AnyAdapter, Outbound, Part
 from herald.adapters.custom import CustomAdapter
 from herald.adapters.email_smtp import SmtpAdapter
 from herald.adapters.http import ClientPool
@@ -23,7 +23,7 @@ from herald.adapters.whatsapp import WhatsAppAdapter
 from herald.config import ChannelConfig, ChannelType, Settings
 from herald.errors import ConfigError
 
-ADAPTERS: Mapping[ChannelType, type[Adapter]] = {
+ADAPTERS: Mapping[ChannelType, type[AnyAdapter]] = {
     ChannelType.TELEGRAM: TelegramAdapter,
     ChannelType.WHATSAPP: WhatsAppAdapter,
     ChannelType.MESSENGER: MessengerAdapter,
@@ -37,7 +37,7 @@ ADAPTERS: Mapping[ChannelType, type[Adapter]] = {
 }
 
 
-def adapter_class(channel: ChannelConfig) -> type[Adapter]:
+def adapter_class(channel: ChannelConfig) -> type[AnyAdapter]:
     """The adapter class for a channel, or :class:`ConfigError` if Herald has none."""
     try:
         return ADAPTERS[ChannelType(channel.type)]
@@ -49,9 +49,11 @@ def adapter_class(channel: ChannelConfig) -> type[Adapter]:
         ) from None
 
 
-def build_adapters(channels: Mapping[str, ChannelConfig], settings: Settings) -> dict[str, Adapter]:
+def build_adapters(
+    channels: Mapping[str, ChannelConfig], settings: Settings
+) -> dict[str, AnyAdapter]:
     """One adapter per configured channel, each with its own pool of HTTP clients."""
-    adapters: dict[str, Adapter] = {}
+    adapters: dict[str, AnyAdapter] = {}
     for channel_id, channel in channels.items():
         pool = ClientPool(
             connect_timeout=settings.http_connect_timeout_s,
@@ -62,4 +64,12 @@ def build_adapters(channels: Mapping[str, ChannelConfig], settings: Settings) ->
     return adapters
 
 
-__all__ = ["ADAPTERS", "Adapter", "Outbound", "Part", "adapter_class", "build_adapters"]
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "AnyAdapter",
+    "Outbound",
+    "Part",
+    "adapter_class",
+    "build_adapters",
+]

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from herald.adapters.http import ClientPool
-from herald.config import ChannelConfig, ChannelType
+from herald.config import ChannelBase, ChannelConfig, ChannelType
+from herald.errors import ConfigError
 from herald.job import AnyMessage, Workflow
 
 
@@ -38,20 +39,35 @@ class Part:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-class Adapter(ABC):
-    """A provider client for one configured channel.
+C = TypeVar("C", bound=ChannelBase)
 
-    Subclasses set :attr:`channel_type` and implement :meth:`plan` and :meth:`deliver`;
+
+class Adapter(ABC, Generic[C]):
+    """A provider client for one configured channel of type ``C``.
+
+    Subclasses set :attr:`channel_type` and :attr:`config_type`, read what they need from
+    the channel in :meth:`setup`, and implement :meth:`plan` and :meth:`deliver`;
     :meth:`deliver` raises a :class:`herald.errors.SendError` subclass on failure.
     """
 
     channel_type: ClassVar[ChannelType]
+    config_type: ClassVar[type[ChannelBase]]
     #: Whether the provider deduplicates a resent request (an idempotency key).
     dedupes: ClassVar[bool] = False
 
     def __init__(self, channel: ChannelConfig, http: ClientPool) -> None:
-        self.channel = channel
+        if not isinstance(channel, self.config_type):
+            raise ConfigError(f"channel {channel.id} is not a {self.channel_type} channel")
+        self.channel: C = cast(C, channel)
         self.http = http
+        self.setup(self.channel)
+
+    def setup(self, channel: C) -> None:
+        """Read what the adapter needs from its channel (raise ``ConfigError`` if unusable)."""
+
+    def endpoint(self, default_base: str, path: str) -> str:
+        """The provider URL of ``path``, on the channel's ``base_url`` when it has one."""
+        return (self.channel.base_url or default_base).rstrip("/") + path
 
     @abstractmethod
     def plan(self, out: Outbound) -> list[Part]:
@@ -64,3 +80,7 @@ class Adapter(ABC):
     def close(self) -> None:
         """Release the adapter's HTTP clients."""
         self.http.close()
+
+
+#: An adapter of any channel type, for code that handles them all alike.
+AnyAdapter = Adapter[Any]

@@ -20,11 +20,10 @@ from urllib.parse import urlsplit, urlunsplit
 from httpx import Response
 
 from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import ClientPool, json_or_none, retry_after
-from herald.config import ChannelConfig, ChannelType, CustomChannel
+from herald.adapters.http import json_or_none, retry_after
+from herald.config import ChannelType, CustomChannel
 from herald.errors import (
     AuthFailed,
-    ConfigError,
     InvalidContent,
     ProviderUnavailable,
     RateLimited,
@@ -57,16 +56,15 @@ def target_url(url: str, base_url: str | None) -> str:
     return urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
 
 
-class CustomAdapter(Adapter):
+class CustomAdapter(Adapter[CustomChannel]):
     """Posts each message, signed, to the channel's webhook."""
 
     channel_type = ChannelType.CUSTOM
     dedupes = True
 
-    def __init__(self, channel: ChannelConfig, http: ClientPool) -> None:
-        if not isinstance(channel, CustomChannel):
-            raise ConfigError(f"channel {channel.id} is not a custom channel")
-        super().__init__(channel, http)
+    config_type = CustomChannel
+
+    def setup(self, channel: CustomChannel) -> None:
         self._url = target_url(channel.url, channel.base_url)
         self._secret = channel.secret
 

@@ -28,11 +28,9 @@ import aiosmtplib
 
 from herald.adapters.base import Adapter, Outbound, Part
 from herald.adapters.email_content import Email, File, compose, fetch_attachments
-from herald.adapters.http import ClientPool
-from herald.config import ChannelConfig, ChannelType, SmtpChannel
+from herald.config import ChannelType, SmtpChannel
 from herald.errors import (
     AuthFailed,
-    ConfigError,
     InvalidContent,
     PermanentError,
     ProviderUnavailable,
@@ -89,7 +87,7 @@ def mime(email: Email, files: list[File]) -> bytes:
     return msg.as_bytes()
 
 
-class SmtpAdapter(Adapter):
+class SmtpAdapter(Adapter[SmtpChannel]):
     """Sends emails (and default texts and media, as email) through an SMTP server."""
 
     channel_type = ChannelType.EMAIL_SMTP
@@ -97,10 +95,9 @@ class SmtpAdapter(Adapter):
     #: Per SMTP command (DATA included).
     timeout_s: ClassVar[float] = 60.0
 
-    def __init__(self, channel: ChannelConfig, http: ClientPool) -> None:
-        if not isinstance(channel, SmtpChannel):
-            raise ConfigError(f"channel {channel.id} is not an email_smtp channel")
-        super().__init__(channel, http)
+    config_type = SmtpChannel
+
+    def setup(self, channel: SmtpChannel) -> None:
         self.smtp = channel
         self._envelope_from = parseaddr(channel.from_address)[1] or channel.from_address
 

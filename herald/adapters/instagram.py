@@ -12,14 +12,12 @@ from __future__ import annotations
 from httpx import Response
 from pydantic import SecretStr
 
-from herald.adapters.http import ClientPool
 from herald.adapters.messenger import SendApiAdapter
 from herald.adapters.meta import graph_url
-from herald.config import ChannelConfig, ChannelType, InstagramChannel
-from herald.errors import ConfigError
+from herald.config import ChannelType, InstagramChannel
 
 
-class InstagramAdapter(SendApiAdapter):
+class InstagramAdapter(SendApiAdapter[InstagramChannel]):
     """Sends to Instagram users (IGSIDs) as one professional account."""
 
     channel_type = ChannelType.INSTAGRAM
@@ -28,10 +26,9 @@ class InstagramAdapter(SendApiAdapter):
     tags = frozenset({"HUMAN_AGENT"})
     template_types = frozenset({"generic"})
 
-    def __init__(self, channel: ChannelConfig, http: ClientPool) -> None:
-        if not isinstance(channel, InstagramChannel):
-            raise ConfigError(f"channel {channel.id} is not an instagram channel")
-        super().__init__(channel, http)
+    config_type = InstagramChannel
+
+    def setup(self, channel: InstagramChannel) -> None:
         self._url = graph_url(channel.base_url, channel.page_id, "messages")
         self._token = channel.access_token
 

@@ -14,11 +14,10 @@ from typing import Any, ClassVar
 from httpx import Response
 
 from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import ClientPool, json_or_none, retry_after
-from herald.config import ChannelConfig, ChannelType, LineChannel
+from herald.adapters.http import json_or_none, retry_after
+from herald.config import ChannelType, LineChannel
 from herald.errors import (
     AuthFailed,
-    ConfigError,
     InvalidContent,
     ProviderUnavailable,
     QuotaExceeded,
@@ -44,7 +43,7 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-class LineAdapter(Adapter):
+class LineAdapter(Adapter[LineChannel]):
     """Pushes texts, quick-reply menus, images and raw payloads to a LINE user."""
 
     channel_type = ChannelType.LINE
@@ -57,11 +56,10 @@ class LineAdapter(Adapter):
     action_text_max: ClassVar[int] = 300
     url_max: ClassVar[int] = 2000
 
-    def __init__(self, channel: ChannelConfig, http: ClientPool) -> None:
-        if not isinstance(channel, LineChannel):
-            raise ConfigError(f"channel {channel.id} is not a line channel")
-        super().__init__(channel, http)
-        self._url = f"{(channel.base_url or API_URL).rstrip('/')}/v2/bot/message/push"
+    config_type = LineChannel
+
+    def setup(self, channel: LineChannel) -> None:
+        self._url = self.endpoint(API_URL, "/v2/bot/message/push")
         self._token = channel.channel_access_token
 
     def plan(self, out: Outbound) -> list[Part]:

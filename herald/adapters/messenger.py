@@ -11,18 +11,17 @@ parameter for Messenger: errors are built from Meta's error object, never from t
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from httpx import Response
 from pydantic import JsonValue, SecretStr
 
 from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import ClientPool, json_or_none
+from herald.adapters.http import json_or_none
 from herald.adapters.meta import check_length, encode, graph_error, graph_url, table
-from herald.config import ChannelConfig, ChannelType, MessengerChannel
+from herald.config import ChannelBase, ChannelType, MessengerChannel
 from herald.errors import (
     AuthFailed,
-    ConfigError,
     InvalidContent,
     ProviderUnavailable,
     RateLimited,
@@ -42,7 +41,11 @@ ERRORS = table(
 )
 
 
-class SendApiAdapter(Adapter):
+#: The channel of a Send API adapter: Messenger's or Instagram's.
+SendApiChannel = TypeVar("SendApiChannel", bound=ChannelBase)
+
+
+class SendApiAdapter(Adapter[SendApiChannel]):
     """The Send API shared by Messenger and Instagram; subclasses set the facts and auth."""
 
     #: Names the channel in error messages.
@@ -158,7 +161,7 @@ class SendApiAdapter(Adapter):
         """POST one Send API body, authenticated as this channel requires."""
 
 
-class MessengerAdapter(SendApiAdapter):
+class MessengerAdapter(SendApiAdapter[MessengerChannel]):
     """Sends to Messenger users (PSIDs) as one Facebook Page."""
 
     channel_type = ChannelType.MESSENGER
@@ -169,10 +172,9 @@ class MessengerAdapter(SendApiAdapter):
     )
     template_types = frozenset({"generic", "button"})
 
-    def __init__(self, channel: ChannelConfig, http: ClientPool) -> None:
-        if not isinstance(channel, MessengerChannel):
-            raise ConfigError(f"channel {channel.id} is not a messenger channel")
-        super().__init__(channel, http)
+    config_type = MessengerChannel
+
+    def setup(self, channel: MessengerChannel) -> None:
         self._url = graph_url(channel.base_url, "me", "messages")
         self._token = channel.page_access_token
 

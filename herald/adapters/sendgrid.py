@@ -19,11 +19,10 @@ from httpx import Response
 
 from herald.adapters.base import Adapter, Outbound, Part
 from herald.adapters.email_content import Email, File, compose, fetch_attachments
-from herald.adapters.http import ClientPool, json_or_none, retry_after
-from herald.config import ChannelConfig, ChannelType, SendGridChannel
+from herald.adapters.http import json_or_none, retry_after
+from herald.config import ChannelType, SendGridChannel
 from herald.errors import (
     AuthFailed,
-    ConfigError,
     InvalidContent,
     ProviderUnavailable,
     RateLimited,
@@ -55,7 +54,7 @@ def address(value: str) -> dict[str, str]:
     return found
 
 
-class SendGridAdapter(Adapter):
+class SendGridAdapter(Adapter[SendGridChannel]):
     """Sends emails (and default texts and media, as email) through SendGrid."""
 
     channel_type = ChannelType.SENDGRID
@@ -64,11 +63,10 @@ class SendGridAdapter(Adapter):
     #: SendGrid refuses an empty subject; an empty one is sent as a single space.
     empty_subject: ClassVar[str] = " "
 
-    def __init__(self, channel: ChannelConfig, http: ClientPool) -> None:
-        if not isinstance(channel, SendGridChannel):
-            raise ConfigError(f"channel {channel.id} is not a sendgrid channel")
-        super().__init__(channel, http)
-        self._url = (channel.base_url or API_URL).rstrip("/") + "/v3/mail/send"
+    config_type = SendGridChannel
+
+    def setup(self, channel: SendGridChannel) -> None:
+        self._url = self.endpoint(API_URL, "/v3/mail/send")
         self._key = channel.api_key
         self._from = channel.from_address
 

@@ -13,11 +13,10 @@ from typing import Any, ClassVar
 from httpx import Response
 
 from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import ClientPool, json_or_none, retry_after
-from herald.config import ChannelConfig, ChannelType, TelegramChannel
+from herald.adapters.http import json_or_none, retry_after
+from herald.config import ChannelType, TelegramChannel
 from herald.errors import (
     AuthFailed,
-    ConfigError,
     InvalidContent,
     ProviderUnavailable,
     RateLimited,
@@ -34,7 +33,7 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-class TelegramAdapter(Adapter):
+class TelegramAdapter(Adapter[TelegramChannel]):
     """Sends texts, quick-reply menus, media and raw payloads through a Telegram bot."""
 
     channel_type = ChannelType.TELEGRAM
@@ -49,11 +48,10 @@ class TelegramAdapter(Adapter):
         "audio": ("sendAudio", "audio"),
     }
 
-    def __init__(self, channel: ChannelConfig, http: ClientPool) -> None:
-        if not isinstance(channel, TelegramChannel):
-            raise ConfigError(f"channel {channel.id} is not a telegram channel")
-        super().__init__(channel, http)
-        self._base = (channel.base_url or API_URL).rstrip("/")
+    config_type = TelegramChannel
+
+    def setup(self, channel: TelegramChannel) -> None:
+        self._base = self.endpoint(API_URL, "")
         self._token = channel.bot_token
 
     def plan(self, out: Outbound) -> list[Part]:

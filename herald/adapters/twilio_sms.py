@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 from httpx import Response
 
 from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import ClientPool, json_or_none, retry_after
-from herald.config import ChannelConfig, ChannelType, TwilioSmsChannel
+from herald.adapters.http import json_or_none, retry_after
+from herald.config import ChannelType, TwilioSmsChannel
 from herald.errors import (
     AuthFailed,
     ConfigError,
@@ -56,7 +56,7 @@ def menu(replies: list[QuickReply]) -> str:
     return "\n".join(f"{n}. {reply.title}" for n, reply in enumerate(replies, start=1))
 
 
-class TwilioSmsAdapter(Adapter):
+class TwilioSmsAdapter(Adapter[TwilioSmsChannel]):
     """Sends SMS and MMS through a Twilio account (a number or a messaging service)."""
 
     channel_type = ChannelType.TWILIO_SMS
@@ -64,16 +64,16 @@ class TwilioSmsAdapter(Adapter):
     body_max: ClassVar[int] = 1600
     media_max: ClassVar[int] = 10
 
-    def __init__(self, channel: ChannelConfig, http: ClientPool) -> None:
-        if not isinstance(channel, TwilioSmsChannel):
-            raise ConfigError(f"channel {channel.id} is not a twilio_sms channel")
+    config_type = TwilioSmsChannel
+
+    def setup(self, channel: TwilioSmsChannel) -> None:
         if not (channel.from_number or channel.messaging_service_sid):
             raise ConfigError(
                 f"channel {channel.id}: twilio_sms needs from_number or messaging_service_sid"
             )
-        super().__init__(channel, http)
-        base = (channel.base_url or API_URL).rstrip("/")
-        self._url = f"{base}/2010-04-01/Accounts/{channel.account_sid}/Messages.json"
+        self._url = self.endpoint(
+            API_URL, f"/2010-04-01/Accounts/{channel.account_sid}/Messages.json"
+        )
         self._sid = channel.account_sid
         self._token = channel.auth_token
         self._sender: Form = (

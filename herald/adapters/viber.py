@@ -15,11 +15,10 @@ from urllib.parse import unquote, urlsplit
 from httpx import Response
 
 from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import ClientPool, json_or_none, retry_after
-from herald.config import ChannelConfig, ChannelType, ViberChannel
+from herald.adapters.http import json_or_none, retry_after
+from herald.config import ChannelType, ViberChannel
 from herald.errors import (
     AuthFailed,
-    ConfigError,
     InvalidContent,
     PermanentError,
     ProviderUnavailable,
@@ -46,7 +45,7 @@ ERRORS: dict[int, type[PermanentError]] = {
 MEDIA_TYPES = {"image": "picture", "video": "video", "file": "file", "audio": "file"}
 
 
-class ViberAdapter(Adapter):
+class ViberAdapter(Adapter[ViberChannel]):
     """Sends texts, reply keyboards, media and raw payloads through a Viber bot."""
 
     channel_type = ChannelType.VIBER
@@ -57,11 +56,10 @@ class ViberAdapter(Adapter):
     #: Reply keyboards work from API version 1, so no text needs a higher one.
     min_api_version: ClassVar[int] = 1
 
-    def __init__(self, channel: ChannelConfig, http: ClientPool) -> None:
-        if not isinstance(channel, ViberChannel):
-            raise ConfigError(f"channel {channel.id} is not a viber channel")
-        super().__init__(channel, http)
-        self._url = f"{(channel.base_url or API_URL).rstrip('/')}/pa/send_message"
+    config_type = ViberChannel
+
+    def setup(self, channel: ViberChannel) -> None:
+        self._url = self.endpoint(API_URL, "/pa/send_message")
         self._token = channel.auth_token
         self._sender = channel.sender_name
 

@@ -15,12 +15,11 @@ from typing import Any, ClassVar
 from pydantic import JsonValue
 
 from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import ClientPool, json_or_none
+from herald.adapters.http import json_or_none
 from herald.adapters.meta import check_length, encode, graph_error, graph_url, table
-from herald.config import ChannelConfig, ChannelType, WhatsAppChannel
+from herald.config import ChannelType, WhatsAppChannel
 from herald.errors import (
     AuthFailed,
-    ConfigError,
     InvalidContent,
     ProviderUnavailable,
     QuotaExceeded,
@@ -64,7 +63,7 @@ def phone_digits(identifier: str) -> str:
     return digits
 
 
-class WhatsAppAdapter(Adapter):
+class WhatsAppAdapter(Adapter[WhatsAppChannel]):
     """Sends texts, reply menus, media, templates and raw payloads from one business number."""
 
     channel_type = ChannelType.WHATSAPP
@@ -87,10 +86,9 @@ class WhatsAppAdapter(Adapter):
         "file": "document",
     }
 
-    def __init__(self, channel: ChannelConfig, http: ClientPool) -> None:
-        if not isinstance(channel, WhatsAppChannel):
-            raise ConfigError(f"channel {channel.id} is not a whatsapp channel")
-        super().__init__(channel, http)
+    config_type = WhatsAppChannel
+
+    def setup(self, channel: WhatsAppChannel) -> None:
         self._url = graph_url(channel.base_url, channel.phone_number_id, "messages")
         self._token = channel.access_token
 
