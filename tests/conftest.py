@@ -134,6 +134,9 @@ def herald_env(
     folder = tmp_path_factory.mktemp("herald")
     channels = folder / "channels.toml"
     channels.write_text(channels_toml(sandbox, smtp_port(request)))
+    (folder / "snippets.toml").write_text(
+        '[snippets]\nhours = "We are open 9-5, $contact.firstname."\n'
+    )
     env = {
         "HERALD_BROKER_URL": redis_url,
         "HERALD_REDIS_URL": redis_url,
@@ -141,6 +144,7 @@ def herald_env(
         "HERALD_SNIPPETS_FILE": str(folder / "snippets.toml"),
         "HERALD_EVENTS_STREAM": f"herald:events:test-{RUN}",
         "HERALD_QUEUE": f"herald-test-{RUN}",
+        "HERALD_TIMEZONE": "Asia/Tokyo",
         "HERALD_RETRY_BACKOFF_S": "0.05",
         "HERALD_RETRY_BACKOFF_MAX_S": "0.5",
         "HERALD_WORKER_CONCURRENCY": "8",

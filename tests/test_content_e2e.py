@@ -296,3 +296,119 @@ def test_messenger_button_template_is_sent(
         "type": "template",
         "payload": {**payload, "text": "Hi Ana, track your order?"},
     }
+
+
+def test_variables_of_every_namespace_render_as_data(
+    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    chat = str(uuid.uuid4().int % 10**9)
+    text = (
+        "Hi $contact.name, I'm $assignee.firstname. Order $trigger.order.id: "
+        "${http.body.status|pending}, $http.body.items.0.sku, total $trigger.order.total. "
+        "Today is $system.current_date. Costs $10 or US$5. Raw: $trigger.trap, $unknown.thing."
+    )
+    job = make_job(
+        [{"channel_id": "tg", "identifier": chat}],
+        message={"type": "text", "text": text},
+        assignee={"firstname": "Joe"},
+        variables={
+            "trigger": {"order": {"id": "A-17", "total": 2.5}, "trap": "$contact.firstname /hours"},
+            "http": {"body": {"status": "", "items": [{"sku": "SKU-1"}]}},
+        },
+    )
+    send_job(celery_app, settings, job)
+    assert outcomes.wait(job["job_id"]).event == "message.sent"
+    [body] = sandbox_requests(sandbox, "telegram", chat_id=chat)
+    today = datetime.now(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d")
+    assert body["text"] == (
+        "Hi Ana Silva, I'm Joe. Order A-17: pending, SKU-1, total 2.5. "
+        f"Today is {today}. Costs $10 or US$5. Raw: $contact.firstname /hours, $unknown.thing."
+    )
+
+
+def test_snippets_from_the_snippets_file_expand_with_their_variables(
+    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
+) -> None:
+    chat = str(uuid.uuid4().int % 10**9)
+    job = make_job(
+        [{"channel_id": "tg", "identifier": chat}],
+        message={"type": "text", "text": "/hours Reply /nosuch for more."},
+    )
+    send_job(celery_app, settings, job)
+    assert outcomes.wait(job["job_id"]).event == "message.sent"
+    [body] = sandbox_requests(sandbox, "telegram", chat_id=chat)
+    assert body["text"] == "We are open 9-5, Ana. Reply /nosuch for more."
+
+
+MEDIA_CHANNELS = sorted(set(CHANNELS) - {"sg"})
+
+
+@pytest.mark.parametrize("channel", MEDIA_CHANNELS)
+def test_media_reaches_every_provider(
+    channel: str, celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
+) -> None:
+    provider, identifier = CHANNELS[channel]
+    recipient = identifier()
+    url = f"https://cdn.example/photo-{uuid.uuid4().hex[:6]}.png"  # the provider fetches it
+    job = make_job(
+        [{"channel_id": channel, "identifier": recipient}],
+        message={
+            "type": "media",
+            "attachments": [{"url": url, "kind": "image", "caption": "For $contact.firstname"}],
+        },
+    )
+    send_job(celery_app, settings, job)
+    event = outcomes.wait(job["job_id"])
+    assert event.event == "message.sent", event.data.error
+    assert event.data.provider_message_ids
+    texts = received_texts(sandbox, provider, recipient)
+    assert url in texts or any(url in t for t in texts)
+    assert any("For Ana" in t for t in texts)
+
+
+@pytest.mark.parametrize("channel", ["sg", "mail"])
+def test_media_on_email_channels_arrives_as_an_attachment(
+    channel: str,
+    celery_app: Any,
+    settings: Any,
+    sandbox: Sandbox,
+    smtp_server: Any,
+    outcomes: Outcomes,
+) -> None:
+    import base64
+
+    recipient = f"ana-{uuid.uuid4().hex[:8]}@example.com"
+    name = f"invoice-{uuid.uuid4().hex[:6]}.pdf"
+    job = make_job(
+        [{"channel_id": channel, "identifier": recipient}],
+        message={
+            "type": "media",
+            "attachments": [
+                {
+                    "url": f"{sandbox.url}/files/3000/{name}",
+                    "kind": "file",
+                    "filename": name,
+                    "caption": "Your invoice, $contact.firstname",
+                }
+            ],
+        },
+    )
+    send_job(celery_app, settings, job)
+    assert outcomes.wait(job["job_id"]).event == "message.sent"
+    if channel == "mail":
+        [mail] = [m for m in smtp_server.messages if recipient in m.rcpt_tos]
+        [part] = list(mail.message.iter_attachments())
+        assert (part.get_filename(), len(part.get_content())) == (name, 3000)
+        assert "Your invoice, Ana" in mail.message.get_body(("plain",)).get_content()
+    else:
+        [body] = [
+            b
+            for b in sandbox_requests(sandbox, "sendgrid")
+            if b["personalizations"][0]["to"][0]["email"] == recipient
+        ]
+        [attachment] = body["attachments"]
+        assert attachment["filename"] == name
+        assert len(base64.b64decode(attachment["content"])) == 3000
