@@ -68,6 +68,12 @@ def enqueue(url: str, queue: str, job: dict[str, Any]) -> None:
         producer.close()
 
 
+def own_outcomes(server: RedisServer, settings: Any) -> Outcomes:
+    """The outcome stream on this test's own Redis."""
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    return Outcomes(client, settings.events_stream)
+
+
 def wait_for_request(sandbox: Sandbox, chat: str, count: int = 1, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while len(sandbox_requests(sandbox, "telegram", chat_id=chat)) < count:
@@ -101,12 +107,9 @@ def test_sigkill_after_the_request_left_is_in_doubt(
     finally:
         sandbox.delay(0)
     spawn(workers, env, tmp_path)
-    outcomes = Outcomes(
-        redis.Redis.from_url(own_redis.url, decode_responses=True), settings.events_stream
-    )
+    outcomes = own_outcomes(own_redis, settings)
     event = outcomes.wait(job["job_id"], timeout=60, settle=1.0)
-    client = redis.Redis.from_url(own_redis.url, decode_responses=True)
-    assert client.hget(STATS_KEY, "in_doubt") == "1"
+    assert outcomes.client.hget(STATS_KEY, "in_doubt") == "1"
     sends = sandbox_requests(sandbox, "telegram", chat_id=chat)
     if policy == "at_least_once":
         assert event.event == "message.sent"
@@ -136,8 +139,7 @@ def test_sigterm_finishes_the_send_in_flight(
         assert worker.terminate() == 0
     finally:
         sandbox.delay(0)
-    client = redis.Redis.from_url(own_redis.url, decode_responses=True)
-    outcomes = Outcomes(client, settings.events_stream)
+    outcomes = own_outcomes(own_redis, settings)
     # The worker has exited: the event was written before it did.
     [event] = outcomes.for_job(job["job_id"])
     assert (event.event, event.data.attempts) == ("message.sent", 1)
@@ -158,9 +160,7 @@ def test_redis_restart_with_aof_loses_no_queued_job(
         enqueue(own_redis.url, settings.queue, job)
     own_redis.restart()
     spawn(workers, env, tmp_path)
-    outcomes = Outcomes(
-        redis.Redis.from_url(own_redis.url, decode_responses=True), settings.events_stream
-    )
+    outcomes = own_outcomes(own_redis, settings)
     for job in jobs:
         assert outcomes.wait(job["job_id"], timeout=60, settle=0).event == "message.sent"
     assert all(len(outcomes.for_job(job["job_id"])) == 1 for job in jobs)
@@ -178,9 +178,7 @@ def test_broker_outage_makes_workers_reconnect_not_die(
     jobs = [make_job() for _ in range(5)]
     for job in jobs:
         enqueue(own_redis.url, settings.queue, job)
-    outcomes = Outcomes(
-        redis.Redis.from_url(own_redis.url, decode_responses=True), settings.events_stream
-    )
+    outcomes = own_outcomes(own_redis, settings)
     for job in jobs:
         assert outcomes.wait(job["job_id"], timeout=60, settle=0).event == "message.sent"
     assert worker.alive
@@ -200,9 +198,7 @@ def test_two_workers_and_duplicate_enqueues_send_each_job_once(
     for _, job in jobs:
         for _ in range(3):  # an ambiguous publish retried, a producer retrying...
             enqueue(own_redis.url, settings.queue, job)
-    outcomes = Outcomes(
-        redis.Redis.from_url(own_redis.url, decode_responses=True), settings.events_stream
-    )
+    outcomes = own_outcomes(own_redis, settings)
     for _, job in jobs:
         assert outcomes.wait(job["job_id"], timeout=60, settle=0).event == "message.sent"
     time.sleep(1.0)
