@@ -60,9 +60,8 @@ class CustomAdapter(Adapter[CustomChannel]):
     """Posts each message, signed, to the channel's webhook."""
 
     channel_type = ChannelType.CUSTOM
-    dedupes = True
-
     config_type = CustomChannel
+    dedupes = True
 
     def setup(self, channel: CustomChannel) -> None:
         self._url = target_url(channel.url, channel.base_url)

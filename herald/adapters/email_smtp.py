@@ -91,11 +91,10 @@ class SmtpAdapter(Adapter[SmtpChannel]):
     """Sends emails (and default texts and media, as email) through an SMTP server."""
 
     channel_type = ChannelType.EMAIL_SMTP
+    config_type = SmtpChannel
     connect_timeout_s: ClassVar[float] = 10.0
     #: Per SMTP command (DATA included).
     timeout_s: ClassVar[float] = 60.0
-
-    config_type = SmtpChannel
 
     def setup(self, channel: SmtpChannel) -> None:
         self.smtp = channel

@@ -21,12 +21,11 @@ class InstagramAdapter(SendApiAdapter[InstagramChannel]):
     """Sends to Instagram users (IGSIDs) as one professional account."""
 
     channel_type = ChannelType.INSTAGRAM
+    config_type = InstagramChannel
     name = "instagram"
     text_max = 1000
     tags = frozenset({"HUMAN_AGENT"})
     template_types = frozenset({"generic"})
-
-    config_type = InstagramChannel
 
     def setup(self, channel: InstagramChannel) -> None:
         self._url = graph_url(channel.base_url, channel.page_id, "messages")

@@ -47,6 +47,7 @@ class LineAdapter(Adapter[LineChannel]):
     """Pushes texts, quick-reply menus, images and raw payloads to a LINE user."""
 
     channel_type = ChannelType.LINE
+    config_type = LineChannel
     dedupes = True
     messages_max: ClassVar[int] = 5
     text_max: ClassVar[int] = 5000
@@ -55,8 +56,6 @@ class LineAdapter(Adapter[LineChannel]):
     #: Limit of a message action's ``text`` and a postback's ``data`` / ``displayText``.
     action_text_max: ClassVar[int] = 300
     url_max: ClassVar[int] = 2000
-
-    config_type = LineChannel
 
     def setup(self, channel: LineChannel) -> None:
         self._url = self.endpoint(API_URL, "/v2/bot/message/push")

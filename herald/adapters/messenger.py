@@ -165,14 +165,13 @@ class MessengerAdapter(SendApiAdapter[MessengerChannel]):
     """Sends to Messenger users (PSIDs) as one Facebook Page."""
 
     channel_type = ChannelType.MESSENGER
+    config_type = MessengerChannel
     name = "messenger"
     text_max = 2000
     tags = frozenset(
         {"HUMAN_AGENT", "CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE"}
     )
     template_types = frozenset({"generic", "button"})
-
-    config_type = MessengerChannel
 
     def setup(self, channel: MessengerChannel) -> None:
         self._url = graph_url(channel.base_url, "me", "messages")

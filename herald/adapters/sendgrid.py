@@ -58,12 +58,11 @@ class SendGridAdapter(Adapter[SendGridChannel]):
     """Sends emails (and default texts and media, as email) through SendGrid."""
 
     channel_type = ChannelType.SENDGRID
+    config_type = SendGridChannel
     #: The whole request body must stay under this many bytes (SendGrid: 30 MB).
     message_max: ClassVar[int] = 30_000_000
     #: SendGrid refuses an empty subject; an empty one is sent as a single space.
     empty_subject: ClassVar[str] = " "
-
-    config_type = SendGridChannel
 
     def setup(self, channel: SendGridChannel) -> None:
         self._url = self.endpoint(API_URL, "/v3/mail/send")

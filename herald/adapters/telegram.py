@@ -37,6 +37,7 @@ class TelegramAdapter(Adapter[TelegramChannel]):
     """Sends texts, quick-reply menus, media and raw payloads through a Telegram bot."""
 
     channel_type = ChannelType.TELEGRAM
+    config_type = TelegramChannel
     text_max: ClassVar[int] = 4096
     caption_max: ClassVar[int] = 1024
     callback_data_max: ClassVar[int] = 64
@@ -47,8 +48,6 @@ class TelegramAdapter(Adapter[TelegramChannel]):
         "video": ("sendVideo", "video"),
         "audio": ("sendAudio", "audio"),
     }
-
-    config_type = TelegramChannel
 
     def setup(self, channel: TelegramChannel) -> None:
         self._base = self.endpoint(API_URL, "")

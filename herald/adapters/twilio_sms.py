@@ -60,11 +60,10 @@ class TwilioSmsAdapter(Adapter[TwilioSmsChannel]):
     """Sends SMS and MMS through a Twilio account (a number or a messaging service)."""
 
     channel_type = ChannelType.TWILIO_SMS
+    config_type = TwilioSmsChannel
     #: Twilio counts ``Body`` in characters (Unicode code points here).
     body_max: ClassVar[int] = 1600
     media_max: ClassVar[int] = 10
-
-    config_type = TwilioSmsChannel
 
     def setup(self, channel: TwilioSmsChannel) -> None:
         if not (channel.from_number or channel.messaging_service_sid):

@@ -49,14 +49,13 @@ class ViberAdapter(Adapter[ViberChannel]):
     """Sends texts, reply keyboards, media and raw payloads through a Viber bot."""
 
     channel_type = ChannelType.VIBER
+    config_type = ViberChannel
     text_max: ClassVar[int] = 7000
     body_max_bytes: ClassVar[int] = 30 * 1024
     buttons_max: ClassVar[int] = 24
     file_name_max: ClassVar[int] = 256
     #: Reply keyboards work from API version 1, so no text needs a higher one.
     min_api_version: ClassVar[int] = 1
-
-    config_type = ViberChannel
 
     def setup(self, channel: ViberChannel) -> None:
         self._url = self.endpoint(API_URL, "/pa/send_message")

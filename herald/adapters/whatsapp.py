@@ -67,6 +67,7 @@ class WhatsAppAdapter(Adapter[WhatsAppChannel]):
     """Sends texts, reply menus, media, templates and raw payloads from one business number."""
 
     channel_type = ChannelType.WHATSAPP
+    config_type = WhatsAppChannel
     text_max: ClassVar[int] = 4096
     caption_max: ClassVar[int] = 1024
     interactive_body_max: ClassVar[int] = 1024
@@ -85,8 +86,6 @@ class WhatsAppAdapter(Adapter[WhatsAppChannel]):
         "audio": "audio",
         "file": "document",
     }
-
-    config_type = WhatsAppChannel
 
     def setup(self, channel: WhatsAppChannel) -> None:
         self._url = graph_url(channel.base_url, channel.phone_number_id, "messages")
