@@ -200,7 +200,8 @@ def test_two_workers_and_duplicate_enqueues_send_each_job_once(
             enqueue(own_redis.url, settings.queue, job)
     outcomes = own_outcomes(own_redis, settings)
     for _, job in jobs:
-        assert outcomes.wait(job["job_id"], timeout=60, settle=0).event == "message.sent"
+        event = outcomes.wait(job["job_id"], timeout=60, settle=0)
+        assert event.event == "message.sent", event.data.error
     time.sleep(1.0)
     for chat, job in jobs:
         assert len(outcomes.for_job(job["job_id"])) == 1
