@@ -194,6 +194,8 @@ def route(
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Many worker threads open connections at once (socketserver's default backlog is 5).
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], box: Sandbox) -> None:
         self.box = box
