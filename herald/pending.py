@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
 
 import redis
 
 from herald.constants import KOMBU_UNACKED_KEY, PENDING_KEY, WATERMARK_KEY, job_key
+from herald.replies import text
 
 _RECORD = """
 local t = redis.call('TIME')
@@ -61,10 +61,6 @@ return out
 """
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class PendingJobs:
     """The pending entries of one queue."""
 
@@ -106,7 +102,7 @@ class PendingJobs:
             keys=[self.key, self.watermark_key, queue_key],
             args=[int(min_age_s * 1000), int(slack_s * 1000), limit],
         )
-        items = [_text(v) for v in reply]
+        items = [text(v) for v in reply]
         suspects = list(zip(items[0::2], items[1::2], strict=True))
         if not suspects:
             return []
@@ -114,7 +110,7 @@ class PendingJobs:
         args = [v for job_id, score in suspects if job_id not in held for v in (job_id, score)]
         if not args:
             return []
-        taken = [_text(v) for v in self._take(keys=[self.key, job_key("")], args=args)]
+        taken = [text(v) for v in self._take(keys=[self.key, job_key("")], args=args)]
         return list(zip(taken[0::2], taken[1::2], strict=True))
 
     def unacked_job_ids(self) -> set[str]:

@@ -16,6 +16,7 @@ import redis
 
 from herald.constants import SNIPPETS_KEY
 from herald.errors import ConfigError
+from herald.replies import text_map
 
 #: Letters, digits and "_", with inner "-" (the renderer's rule for /name).
 NAME = re.compile(r"^[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*$")
@@ -49,7 +50,7 @@ def load_snippets(path: Path) -> dict[str, str]:
 def live_snippets(client: redis.Redis) -> dict[str, str]:
     """The run-time library kept in Redis."""
     raw = client.hgetall(SNIPPETS_KEY)
-    return {_text(k): _text(v) for k, v in raw.items()}
+    return text_map(raw)
 
 
 def set_snippet(client: redis.Redis, name: str, text: str) -> None:
@@ -62,7 +63,3 @@ def set_snippet(client: redis.Redis, name: str, text: str) -> None:
 def delete_snippet(client: redis.Redis, name: str) -> bool:
     """Remove a run-time snippet; True if it existed."""
     return bool(client.hdel(SNIPPETS_KEY, name))
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -34,6 +34,7 @@ from herald.constants import (
 )
 from herald.events import OutcomeEvent
 from herald.pending import PendingJobs
+from herald.replies import text
 
 _CLAIM = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -116,10 +117,6 @@ class Claim:
     snippets: dict[str, str] = field(default_factory=dict)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 class DeliveryStore:
     """Herald's state in Redis, shared by every worker of the fleet."""
 
@@ -160,7 +157,7 @@ class DeliveryStore:
         pipe.hgetall(interactions_key(contact_id))
         pipe.hgetall(SNIPPETS_KEY)
         answer, interactions, snippets = pipe.execute()
-        reply = [_text(v) for v in answer]
+        reply = [text(v) for v in answer]
         if reply[0] == "done":
             return Claim("done")
         if reply[0] == "busy":
@@ -171,8 +168,8 @@ class DeliveryStore:
             first_seen=reply[2],
             parts={int(k): v for k, v in json.loads(reply[3]).items()},
             in_doubt=reply[4] == "1",
-            interactions={_text(k): json.loads(v) for k, v in interactions.items()},
-            snippets={_text(k): _text(v) for k, v in snippets.items()},
+            interactions={text(k): json.loads(v) for k, v in interactions.items()},
+            snippets={text(k): text(v) for k, v in snippets.items()},
         )
 
     def save_progress(
@@ -214,7 +211,7 @@ class DeliveryStore:
                 event.data.model_dump_json(),
             ],
         )
-        return _text(entry) if entry else None
+        return text(entry) if entry else None
 
     def count(self, name: str) -> None:
         """Add one to a fleet-wide counter."""
@@ -222,15 +219,15 @@ class DeliveryStore:
 
     def stats(self) -> dict[str, int]:
         """Fleet-wide counters (``in_doubt``: claims that found an interrupted send)."""
-        return {_text(k): int(v) for k, v in self.redis.hgetall(STATS_KEY).items()}
+        return {text(k): int(v) for k, v in self.redis.hgetall(STATS_KEY).items()}
 
     def dead_letter(self, task: str, raw: Any, reason: str) -> None:
         """Keep a refused payload, as JSON text, in the dead-letter stream."""
         try:
-            text = json.dumps(raw, ensure_ascii=False)
+            shown = json.dumps(raw, ensure_ascii=False)
         except (TypeError, ValueError):
-            text = repr(raw)
-        self.redis.xadd(DEAD_STREAM, {"task": task, "raw": text, "reason": reason})
+            shown = repr(raw)
+        self.redis.xadd(DEAD_STREAM, {"task": task, "raw": shown, "reason": reason})
 
     def record_interaction(
         self, contact_id: str, channel_id: str, identifier: str, at_ms: int, at: str

@@ -11,21 +11,14 @@ from typing import Any, cast
 import redis
 
 from herald.events import OutcomeEvent
+from herald.replies import text, text_map
 
 Entry = tuple[str, OutcomeEvent]
 
 
 def _entries(raw: Any) -> list[Entry]:
     rows = cast(list[tuple[Any, dict[Any, Any]]], raw or [])
-    return [(_text(entry_id), OutcomeEvent.from_fields(_fields(f))) for entry_id, f in rows]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _fields(fields: dict[Any, Any]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in fields.items()}
+    return [(text(entry_id), OutcomeEvent.from_fields(text_map(f))) for entry_id, f in rows]
 
 
 def newest(client: redis.Redis, stream: str, count: int) -> list[Entry]:
@@ -38,7 +31,7 @@ def last_id(client: redis.Redis, stream: str) -> str:
     if not client.exists(stream):
         return "0-0"
     info = client.xinfo_stream(stream)
-    return _text(info["last-generated-id"])
+    return text(info["last-generated-id"])
 
 
 def read_after(
