@@ -4,10 +4,10 @@ Producers need none of this package (they send ``herald.send_message`` by name);
 exported here is for Python producers, consumers of the outcome stream, and tests.
 """
 
-from herald.constants import INTERACTION_TASK, SEND_TASK
-from herald.errors import HeraldError, SendError
-from herald.events import OutcomeEvent
-from herald.job import Interaction, SendJob, parse_job
+from herald.contract.errors import HeraldError, SendError
+from herald.contract.events import OutcomeEvent
+from herald.contract.job import Interaction, SendJob, parse_job
+from herald.contract.names import INTERACTION_TASK, SEND_TASK
 from herald.producer import enqueue, record_interaction
 
 __all__ = [

@@ -15,11 +15,11 @@ from typing import Any
 from celery import Celery
 
 from herald.config import Settings
-from herald.connect import state_store
-from herald.constants import INTERACTION_TASK, SEND_TASK
-from herald.events import utc_stamp
-from herald.job import SendJob, parse_interaction, parse_job
-from herald.state import DeliveryStore
+from herald.contract.events import utc_stamp
+from herald.contract.job import SendJob, parse_interaction, parse_job
+from herald.contract.names import INTERACTION_TASK, SEND_TASK
+from herald.store.connection import state_store
+from herald.store.records import DeliveryStore
 
 
 def enqueue(

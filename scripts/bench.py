@@ -34,8 +34,8 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from herald.sandbox import DEFAULT_TELEGRAM_TOKEN, Sandbox  # noqa: E402
-from tests.faults import RedisServer, protocol_v2  # noqa: E402
+from herald.testing.processes import RedisServer, protocol_v2  # noqa: E402
+from herald.testing.sandbox import DEFAULT_TELEGRAM_TOKEN, Sandbox  # noqa: E402
 
 
 def parse() -> argparse.Namespace:

@@ -35,9 +35,9 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from herald.constants import STATS_KEY  # noqa: E402
-from herald.sandbox import DEFAULT_TELEGRAM_TOKEN, Chaos, Sandbox  # noqa: E402
-from tests.faults import RedisServer, WorkerProcess, protocol_v2  # noqa: E402
+from herald.store.keys import STATS_KEY  # noqa: E402
+from herald.testing.processes import RedisServer, WorkerProcess, protocol_v2  # noqa: E402
+from herald.testing.sandbox import DEFAULT_TELEGRAM_TOKEN, Chaos, Sandbox  # noqa: E402
 
 
 def parse() -> argparse.Namespace:

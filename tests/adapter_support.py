@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 import pytest
 
 from herald.adapters.base import Adapter, Outbound
-from herald.errors import SendError
-from herald.job import TextMessage, Workflow
-from herald.sandbox import Sandbox
+from herald.contract.errors import SendError
+from herald.contract.job import TextMessage, Workflow
+from herald.testing.sandbox import Sandbox
 
 #: A ZWJ family and a toned thumb: one character to a reader, several code points to Python.
 SHORT_FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽"

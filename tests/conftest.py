@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 import redis
 
-from herald import embedded, runtime
 from herald.config import Settings
-from herald.events import OutcomeEvent
-from herald.sandbox import Sandbox
+from herald.contract.events import OutcomeEvent
+from herald.store import embedded
+from herald.tasks import context as runtime
+from herald.testing.sandbox import Sandbox
 
 # The local SMTP server fixture (smtp_server) for the email channel.
 pytest_plugins = ["tests.smtp_server"]
@@ -92,7 +93,7 @@ TEST_CHANNELS: dict[str, tuple[str, str]] = {
 
 def secret_env() -> dict[str, str]:
     """``SANDBOX_<PROVIDER>`` variables holding the credentials the sandbox accepts."""
-    from herald.sandbox import DEFAULT_SECRETS
+    from herald.testing.sandbox import DEFAULT_SECRETS
 
     env = {f"SANDBOX_{name.upper()}": value for name, value in DEFAULT_SECRETS.items()}
     env.setdefault("SANDBOX_EMAIL_SMTP", "smtp-secret")

@@ -12,11 +12,11 @@ import pydantic
 import pytest
 from pydantic import SecretStr
 
-from herald.adapters.email_content import MAX_ATTACHMENT_BYTES
-from herald.adapters.email_smtp import SmtpAdapter
+from herald.adapters.email.attachments import MAX_ATTACHMENT_BYTES
+from herald.adapters.email.smtp import SmtpAdapter
 from herald.adapters.http import ClientPool
 from herald.config import SmtpChannel
-from herald.errors import (
+from herald.contract.errors import (
     AuthFailed,
     InvalidContent,
     ProviderUnavailable,
@@ -24,7 +24,7 @@ from herald.errors import (
     RecipientUnavailable,
     SendError,
 )
-from herald.job import (
+from herald.contract.job import (
     Attachment,
     CustomPayload,
     EmailMessage,
@@ -32,8 +32,8 @@ from herald.job import (
     WhatsAppTemplate,
     Workflow,
 )
-from herald.sandbox import Sandbox
-from herald.sandbox.files import file_bytes
+from herald.testing.sandbox import Sandbox
+from herald.testing.sandbox.files import file_bytes
 from tests import adapter_support as support
 from tests.adapter_support import SHORT_FAMILY as FAMILY
 from tests.adapter_support import closed_port, sandbox_fixture, text

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from herald.adapters.http import ClientPool
 from herald.adapters.line import LineAdapter, retry_key
 from herald.config import LineChannel
-from herald.errors import (
+from herald.contract.errors import (
     AuthFailed,
     InvalidContent,
     ProviderUnavailable,
@@ -23,16 +23,10 @@ from herald.errors import (
     RecipientUnavailable,
     SendError,
 )
-from herald.job import (
-    Attachment,
-    CustomPayload,
-    EmailMessage,
-    MediaMessage,
-    QuickReply,
-)
-from herald.sandbox import Sandbox
-from herald.sandbox.line import FIRST_MESSAGE_ID
-from herald.sandbox.server import FLOOD_RETRY_AFTER
+from herald.contract.job import Attachment, CustomPayload, EmailMessage, MediaMessage, QuickReply
+from herald.testing.sandbox import Sandbox
+from herald.testing.sandbox.line import FIRST_MESSAGE_ID
+from herald.testing.sandbox.server import FLOOD_RETRY_AFTER
 from tests import adapter_support as support
 from tests.adapter_support import FAMILY, adapter_fixture, sandbox_fixture, send, text
 

@@ -12,11 +12,11 @@ import pytest
 from pydantic import SecretStr
 
 from herald.adapters.http import ClientPool
-from herald.adapters.instagram import InstagramAdapter
-from herald.adapters.messenger import ERRORS, MessengerAdapter, SendApiAdapter
-from herald.adapters.meta import GRAPH_VERSION
+from herald.adapters.meta.graph import GRAPH_VERSION
+from herald.adapters.meta.instagram import InstagramAdapter
+from herald.adapters.meta.messenger import ERRORS, MessengerAdapter, SendApiAdapter
 from herald.config import InstagramChannel, MessengerChannel
-from herald.errors import (
+from herald.contract.errors import (
     AuthFailed,
     InvalidContent,
     ProviderUnavailable,
@@ -25,7 +25,7 @@ from herald.errors import (
     SendError,
     WindowClosed,
 )
-from herald.job import (
+from herald.contract.job import (
     Attachment,
     CustomPayload,
     EmailMessage,
@@ -34,7 +34,7 @@ from herald.job import (
     QuickReply,
     WhatsAppTemplate,
 )
-from herald.sandbox import Sandbox
+from herald.testing.sandbox import Sandbox
 from tests import adapter_support as support
 from tests.adapter_support import FAMILY, adapter_fixture, fail, sandbox_fixture, send, text, wire
 

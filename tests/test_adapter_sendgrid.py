@@ -11,18 +11,18 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from herald.adapters.email_content import message_id, thread_id
+from herald.adapters.email.message import message_id, thread_id
+from herald.adapters.email.sendgrid import SendGridAdapter
 from herald.adapters.http import ClientPool
-from herald.adapters.sendgrid import SendGridAdapter
 from herald.config import SendGridChannel
-from herald.errors import (
+from herald.contract.errors import (
     AuthFailed,
     InvalidContent,
     ProviderUnavailable,
     RateLimited,
     SendError,
 )
-from herald.job import (
+from herald.contract.job import (
     Attachment,
     CustomPayload,
     EmailMessage,
@@ -32,9 +32,9 @@ from herald.job import (
     WhatsAppTemplate,
     Workflow,
 )
-from herald.sandbox import Sandbox
-from herald.sandbox.files import file_bytes
-from herald.sandbox.server import FLOOD_RETRY_AFTER
+from herald.testing.sandbox import Sandbox
+from herald.testing.sandbox.files import file_bytes
+from herald.testing.sandbox.server import FLOOD_RETRY_AFTER
 from tests import adapter_support as support
 from tests.adapter_support import SHORT_FAMILY as FAMILY
 from tests.adapter_support import adapter_fixture, closed_port, sandbox_fixture, text

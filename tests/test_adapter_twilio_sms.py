@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from herald.adapters.http import ClientPool
 from herald.adapters.twilio_sms import ERRORS, TwilioSmsAdapter
 from herald.config import TwilioSmsChannel
-from herald.errors import (
+from herald.contract.errors import (
     AuthFailed,
     ConfigError,
     InvalidContent,
@@ -25,14 +25,8 @@ from herald.errors import (
     SendError,
     WindowClosed,
 )
-from herald.job import (
-    Attachment,
-    CustomPayload,
-    EmailMessage,
-    MediaMessage,
-    QuickReply,
-)
-from herald.sandbox import Sandbox
+from herald.contract.job import Attachment, CustomPayload, EmailMessage, MediaMessage, QuickReply
+from herald.testing.sandbox import Sandbox
 from tests import adapter_support as support
 from tests.adapter_support import FAMILY, adapter_fixture, sandbox_fixture, send, text
 

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from herald.adapters.http import ClientPool
 from herald.adapters.viber import ERRORS, ViberAdapter
 from herald.config import ViberChannel
-from herald.errors import (
+from herald.contract.errors import (
     AuthFailed,
     InvalidContent,
     ProviderUnavailable,
@@ -20,15 +20,9 @@ from herald.errors import (
     RecipientUnavailable,
     SendError,
 )
-from herald.job import (
-    Attachment,
-    CustomPayload,
-    EmailMessage,
-    MediaMessage,
-    QuickReply,
-)
-from herald.sandbox import Sandbox
-from herald.sandbox.viber import FIRST_MESSAGE_TOKEN
+from herald.contract.job import Attachment, CustomPayload, EmailMessage, MediaMessage, QuickReply
+from herald.testing.sandbox import Sandbox
+from herald.testing.sandbox.viber import FIRST_MESSAGE_TOKEN
 from tests import adapter_support as support
 from tests.adapter_support import FAMILY, adapter_fixture, sandbox_fixture, send, text
 

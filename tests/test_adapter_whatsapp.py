@@ -11,10 +11,10 @@ import pytest
 from pydantic import SecretStr
 
 from herald.adapters.http import ClientPool
-from herald.adapters.meta import GRAPH_VERSION
-from herald.adapters.whatsapp import ERRORS, WhatsAppAdapter
+from herald.adapters.meta.graph import GRAPH_VERSION
+from herald.adapters.meta.whatsapp import ERRORS, WhatsAppAdapter
 from herald.config import WhatsAppChannel
-from herald.errors import (
+from herald.contract.errors import (
     AuthFailed,
     InvalidContent,
     ProviderUnavailable,
@@ -24,7 +24,7 @@ from herald.errors import (
     SendError,
     WindowClosed,
 )
-from herald.job import (
+from herald.contract.job import (
     Attachment,
     CustomPayload,
     EmailMessage,
@@ -33,7 +33,7 @@ from herald.job import (
     QuickReply,
     WhatsAppTemplate,
 )
-from herald.sandbox import Sandbox
+from herald.testing.sandbox import Sandbox
 from tests import adapter_support as support
 from tests.adapter_support import (
     FAMILY,

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from herald.constants import SEND_TASK
-from herald.sandbox import Sandbox
-from herald.sandbox.files import file_bytes
+from herald.contract.names import SEND_TASK
+from herald.testing.sandbox import Sandbox
+from herald.testing.sandbox.files import file_bytes
 from tests.conftest import Outcomes, make_job, sandbox_requests
 from tests.smtp_server import Received, SmtpServer
 

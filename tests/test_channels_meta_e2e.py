@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from herald.adapters.meta import GRAPH_VERSION
-from herald.constants import SEND_TASK
-from herald.sandbox import Recorded, Sandbox
+from herald.adapters.meta.graph import GRAPH_VERSION
+from herald.contract.names import SEND_TASK
+from herald.testing.sandbox import Recorded, Sandbox
 from tests.conftest import Outcomes, make_job
 
 pytestmark = pytest.mark.usefixtures("worker")

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from herald.adapters.line import retry_key
-from herald.constants import SEND_TASK
-from herald.sandbox import DEFAULT_SECRETS, Sandbox
-from herald.sandbox.server import Recorded
+from herald.contract.names import SEND_TASK
+from herald.testing.sandbox import DEFAULT_SECRETS, Sandbox
+from herald.testing.sandbox.server import Recorded
 from tests.conftest import Outcomes, make_job, sandbox_requests
 
 pytestmark = pytest.mark.usefixtures("worker")

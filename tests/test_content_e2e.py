@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from herald.sandbox import Sandbox
+from herald.testing.sandbox import Sandbox
 from tests.conftest import Outcomes, make_job, sandbox_requests
 
 pytestmark = pytest.mark.usefixtures("worker")

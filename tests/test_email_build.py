@@ -8,18 +8,11 @@ from typing import Any
 
 import pytest
 
-from herald.adapters.email_content import (
-    Email,
-    compose,
-    html_to_text,
-    id_domain,
-    message_id,
-    sanitize,
-    thread_id,
-)
-from herald.adapters.email_smtp import mime
-from herald.errors import InvalidContent
-from herald.job import (
+from herald.adapters.email.html import html_to_text, sanitize
+from herald.adapters.email.message import Email, compose, id_domain, message_id, thread_id
+from herald.adapters.email.smtp import mime
+from herald.contract.errors import InvalidContent
+from herald.contract.job import (
     AnyMessage,
     Attachment,
     Contact,
@@ -31,7 +24,7 @@ from herald.job import (
     TextMessage,
     WhatsAppTemplate,
 )
-from herald.render import RenderContext, render_message
+from herald.core.render import RenderContext, render_message
 
 SENDER = "Shop <shop@herald.test>"
 

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 import redis
 
-from herald.constants import SEND_TASK, STATS_KEY
-from herald.sandbox import Sandbox
+from herald.contract.names import SEND_TASK
+from herald.store.keys import STATS_KEY
+from herald.testing.processes import RedisServer, WorkerProcess
+from herald.testing.sandbox import Sandbox
 from tests.conftest import Outcomes, make_job, sandbox_requests
-from tests.faults import RedisServer, WorkerProcess
 
 pytestmark = pytest.mark.timeout(180)
 

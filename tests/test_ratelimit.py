@@ -10,8 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from herald.config import CustomChannel, TelegramChannel
-from herald.ratelimit import ChannelRates, Rate, RateLimiter
-from herald.sandbox import DEFAULT_WEBHOOK_SECRET
+from herald.store.ratelimit import ChannelRates, Rate, RateLimiter
+from herald.testing.sandbox import DEFAULT_WEBHOOK_SECRET
 from tests.conftest import Outcomes, make_job, sandbox_requests
 
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from herald.connect import state_store
 from herald.producer import enqueue
-from herald.reaper import Reaper
-from herald.state import DeliveryStore
+from herald.store.connection import state_store
+from herald.store.reaper import Reaper
+from herald.store.records import DeliveryStore
+from herald.testing.processes import protocol_v2
 from tests.conftest import Outcomes, make_job
-from tests.faults import protocol_v2
 
 pytestmark = pytest.mark.usefixtures("worker")
 

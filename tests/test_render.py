@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from herald.job import (
+from herald.contract.job import (
     Contact,
     CustomPayload,
     EmailMessage,
@@ -20,7 +20,7 @@ from herald.job import (
     TextMessage,
     WhatsAppTemplate,
 )
-from herald.render import RenderContext, render_message, render_text
+from herald.core.render import RenderContext, render_message, render_text
 
 NOW = datetime(2026, 11, 24, 14, 5, 33, tzinfo=timezone(timedelta(hours=1)))
 JOE = {"firstname": "Joe", "email": "joe@shop.example"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from herald.errors import ProviderUnavailable, RateLimited
-from herald.retry import RetryPolicy
+from herald.contract.errors import ProviderUnavailable, RateLimited
+from herald.core.retry import RetryPolicy
 
 POLICY = RetryPolicy(
     max_attempts=8,

@@ -21,10 +21,10 @@ from herald.adapters.base import Outbound
 from herald.adapters.custom import CustomAdapter
 from herald.adapters.http import ClientPool
 from herald.config import CustomChannel
-from herald.errors import AuthFailed, InvalidContent, ProviderUnavailable, RateLimited
-from herald.job import Attachment, MediaMessage, TextMessage, Workflow
-from herald.sandbox import Sandbox
-from herald.sandbox.server import FLOOD_RETRY_AFTER
+from herald.contract.errors import AuthFailed, InvalidContent, ProviderUnavailable, RateLimited
+from herald.contract.job import Attachment, MediaMessage, TextMessage, Workflow
+from herald.testing.sandbox import Sandbox
+from herald.testing.sandbox.server import FLOOD_RETRY_AFTER
 from tests import adapter_support as support
 from tests.adapter_support import SHORT_FAMILY as FAMILY
 from tests.adapter_support import adapter_fixture, sandbox_fixture, text

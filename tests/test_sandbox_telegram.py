@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from herald.adapters.http import ClientPool
 from herald.adapters.telegram import TelegramAdapter
 from herald.config import TelegramChannel
-from herald.errors import (
+from herald.contract.errors import (
     AuthFailed,
     InvalidContent,
     ProviderUnavailable,
@@ -21,10 +21,10 @@ from herald.errors import (
     RecipientUnavailable,
     SendError,
 )
-from herald.job import Attachment, CustomPayload, EmailMessage, MediaMessage, QuickReply
-from herald.sandbox import Sandbox
-from herald.sandbox.server import FLOOD_RETRY_AFTER
-from herald.sandbox.telegram import MIGRATED_CHAT_ID
+from herald.contract.job import Attachment, CustomPayload, EmailMessage, MediaMessage, QuickReply
+from herald.testing.sandbox import Sandbox
+from herald.testing.sandbox.server import FLOOD_RETRY_AFTER
+from herald.testing.sandbox.telegram import MIGRATED_CHAT_ID
 from tests import adapter_support as support
 from tests.adapter_support import FAMILY, adapter_fixture, closed_port, sandbox_fixture, send, text
 

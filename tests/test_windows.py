@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from herald.config import ChannelType
-from herald.errors import WindowClosed
-from herald.job import MediaMessage, TextMessage, WhatsAppTemplate
-from herald.windows import check_window
+from herald.contract.errors import WindowClosed
+from herald.contract.job import MediaMessage, TextMessage, WhatsAppTemplate
+from herald.core.windows import check_window
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TEXT = TextMessage(type="text", text="hi")

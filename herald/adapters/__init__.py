@@ -10,18 +10,18 @@ from collections.abc import Mapping
 
 from herald.adapters.base import Adapter, AnyAdapter, Outbound, Part
 from herald.adapters.custom import CustomAdapter
-from herald.adapters.email_smtp import SmtpAdapter
+from herald.adapters.email.sendgrid import SendGridAdapter
+from herald.adapters.email.smtp import SmtpAdapter
 from herald.adapters.http import ClientPool
-from herald.adapters.instagram import InstagramAdapter
 from herald.adapters.line import LineAdapter
-from herald.adapters.messenger import MessengerAdapter
-from herald.adapters.sendgrid import SendGridAdapter
+from herald.adapters.meta.instagram import InstagramAdapter
+from herald.adapters.meta.messenger import MessengerAdapter
+from herald.adapters.meta.whatsapp import WhatsAppAdapter
 from herald.adapters.telegram import TelegramAdapter
 from herald.adapters.twilio_sms import TwilioSmsAdapter
 from herald.adapters.viber import ViberAdapter
-from herald.adapters.whatsapp import WhatsAppAdapter
 from herald.config import ChannelConfig, ChannelType, Settings
-from herald.errors import ConfigError
+from herald.contract.errors import ConfigError
 
 ADAPTERS: Mapping[ChannelType, type[AnyAdapter]] = {
     ChannelType.TELEGRAM: TelegramAdapter,

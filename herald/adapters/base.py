@@ -15,8 +15,8 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from herald.adapters.http import ClientPool
 from herald.config import ChannelBase, ChannelConfig, ChannelType
-from herald.errors import ConfigError
-from herald.job import AnyMessage, Workflow
+from herald.contract.errors import ConfigError
+from herald.contract.job import AnyMessage, Workflow
 
 
 @dataclass(frozen=True)

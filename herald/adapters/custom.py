@@ -22,7 +22,7 @@ from httpx import Response
 from herald.adapters.base import Adapter, Outbound, Part
 from herald.adapters.http import json_or_none, retry_after
 from herald.config import ChannelType, CustomChannel
-from herald.errors import (
+from herald.contract.errors import (
     AuthFailed,
     InvalidContent,
     ProviderUnavailable,

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from herald.errors import ProviderUnavailable
+from herald.contract.errors import ProviderUnavailable
 
 #: A client serves one send at a time, so it needs few connections.
 CONNECTIONS_PER_CLIENT = 2

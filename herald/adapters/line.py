@@ -16,7 +16,7 @@ from httpx import Response
 from herald.adapters.base import Adapter, Outbound, Part
 from herald.adapters.http import json_or_none, retry_after
 from herald.config import ChannelType, LineChannel
-from herald.errors import (
+from herald.contract.errors import (
     AuthFailed,
     InvalidContent,
     ProviderUnavailable,
@@ -25,7 +25,7 @@ from herald.errors import (
     RecipientUnavailable,
     SendError,
 )
-from herald.job import Attachment, CustomPayload, MediaMessage, QuickReply, TextMessage
+from herald.contract.job import Attachment, CustomPayload, MediaMessage, QuickReply, TextMessage
 
 API_URL = "https://api.line.me"
 WHAT = "line push"

@@ -15,7 +15,7 @@ from httpx import Response
 from herald.adapters.base import Adapter, Outbound, Part
 from herald.adapters.http import json_or_none, retry_after
 from herald.config import ChannelType, TelegramChannel
-from herald.errors import (
+from herald.contract.errors import (
     AuthFailed,
     InvalidContent,
     ProviderUnavailable,
@@ -23,7 +23,7 @@ from herald.errors import (
     RecipientUnavailable,
     SendError,
 )
-from herald.job import CustomPayload, MediaMessage, TextMessage
+from herald.contract.job import CustomPayload, MediaMessage, TextMessage
 
 API_URL = "https://api.telegram.org"
 

@@ -16,7 +16,7 @@ from httpx import Response
 from herald.adapters.base import Adapter, Outbound, Part
 from herald.adapters.http import json_or_none, retry_after
 from herald.config import ChannelType, TwilioSmsChannel
-from herald.errors import (
+from herald.contract.errors import (
     AuthFailed,
     ConfigError,
     InvalidContent,
@@ -27,7 +27,7 @@ from herald.errors import (
     SendError,
     WindowClosed,
 )
-from herald.job import CustomPayload, MediaMessage, QuickReply, TextMessage
+from herald.contract.job import CustomPayload, MediaMessage, QuickReply, TextMessage
 
 API_URL = "https://api.twilio.com"
 WHAT = "twilio_sms"

@@ -17,7 +17,7 @@ from httpx import Response
 from herald.adapters.base import Adapter, Outbound, Part
 from herald.adapters.http import json_or_none, retry_after
 from herald.config import ChannelType, ViberChannel
-from herald.errors import (
+from herald.contract.errors import (
     AuthFailed,
     InvalidContent,
     PermanentError,
@@ -26,7 +26,7 @@ from herald.errors import (
     RecipientUnavailable,
     SendError,
 )
-from herald.job import Attachment, CustomPayload, MediaMessage, QuickReply, TextMessage
+from herald.contract.job import Attachment, CustomPayload, MediaMessage, QuickReply, TextMessage
 
 API_URL = "https://chatapi.viber.com"
 WHAT = "viber send_message"

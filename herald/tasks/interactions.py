@@ -6,11 +6,11 @@ from typing import Any
 
 from celery import Celery
 
-from herald import runtime
-from herald.constants import INTERACTION_TASK
-from herald.errors import InvalidJob
-from herald.events import utc_stamp
-from herald.job import parse_interaction
+from herald.contract.errors import InvalidJob
+from herald.contract.events import utc_stamp
+from herald.contract.job import parse_interaction
+from herald.contract.names import INTERACTION_TASK
+from herald.tasks import context as runtime
 
 
 def register_record_interaction(app: Celery) -> None:

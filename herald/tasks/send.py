@@ -9,10 +9,10 @@ import redis
 from celery import Celery, Task
 from celery.exceptions import Reject
 
-from herald import runtime
-from herald.constants import SEND_TASK
-from herald.errors import ConfigError
-from herald.pipeline import RetryLater
+from herald.contract.errors import ConfigError
+from herald.contract.names import SEND_TASK
+from herald.core.pipeline import RetryLater
+from herald.tasks import context as runtime
 
 log = logging.getLogger("herald.tasks")
 

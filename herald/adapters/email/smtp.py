@@ -1,0 +1,202 @@
+"""SMTP adapter: one email per message over a real SMTP session (aiosmtplib).
+
+The worker runs sends in threads (or greenlets), and aiosmtplib is asyncio: each
+:meth:`SmtpAdapter.deliver` runs its whole session with :func:`asyncio.run`, a private event
+loop in the calling thread, so no loop is shared between threads and nothing outlives the
+send. A session is connect (TLS, or STARTTLS when required), EHLO, AUTH when a username is
+set, the server's ``SIZE`` checked, then MAIL, RCPT and DATA. Replies map to Herald's codes
+by RFC 5321 reply code (PROVIDERS.md): 4yz transient, 5yz permanent.
+
+In doubt: an explicit 4yz reply (even after DATA) means the server did not take the message,
+so it is not in doubt; a timeout or a lost connection once DATA began is, as the server may
+have queued the message before the reply was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import re
+import socket
+from email import policy
+from email.message import EmailMessage as MimeMessage
+from email.utils import formatdate, parseaddr
+from typing import ClassVar
+
+import aiosmtplib
+
+from herald.adapters.base import Adapter, Outbound, Part
+from herald.adapters.email.attachments import File, fetch_attachments
+from herald.adapters.email.message import Email, compose
+from herald.config import ChannelType, SmtpChannel
+from herald.contract.errors import (
+    AuthFailed,
+    InvalidContent,
+    PermanentError,
+    ProviderUnavailable,
+    RateLimited,
+    RecipientUnavailable,
+    SendError,
+    TransientError,
+)
+from herald.contract.job import CustomPayload
+
+WHAT = "smtp"
+#: CRLF line ends, and 7-bit bodies (quoted-printable or base64), so no 8BITMIME is needed.
+MIME_POLICY = policy.SMTP.clone(cte_type="7bit")
+_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+$")
+
+#: 5yz replies (permanent); any other 5yz is invalid_content.
+PERMANENT_REPLIES: dict[int, type[PermanentError]] = {
+    530: AuthFailed,
+    535: AuthFailed,
+    550: RecipientUnavailable,
+    551: RecipientUnavailable,
+    553: RecipientUnavailable,
+    552: InvalidContent,
+    554: InvalidContent,
+    555: InvalidContent,
+}
+#: 4yz replies (transient); any other 4yz (421, 450, 451, 454, ...) is provider_unavailable.
+TRANSIENT_REPLIES: dict[int, type[TransientError]] = {452: RateLimited}
+
+
+@functools.cache
+def local_hostname() -> str:
+    """The name Herald gives in EHLO (looked up once per process)."""
+    return socket.getfqdn()
+
+
+def mime(email: Email, files: list[File]) -> bytes:
+    """The RFC 5322 message: text (and HTML alternative), attachments, threading headers."""
+    msg = MimeMessage(policy=MIME_POLICY)
+    msg["From"] = email.sender
+    msg["To"] = email.recipient
+    msg["Subject"] = email.subject
+    msg["Date"] = formatdate(usegmt=True)
+    for name, value in email.thread_headers().items():
+        msg[name] = value
+    msg.set_content(email.text)
+    if email.html is not None:
+        msg.add_alternative(email.html, subtype="html")
+    for file in files:
+        maintype, _, subtype = file.content_type.partition("/")
+        if maintype in ("multipart", "message") or not subtype:
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(file.data, maintype=maintype, subtype=subtype, filename=file.filename)
+    return msg.as_bytes()
+
+
+class SmtpAdapter(Adapter[SmtpChannel]):
+    """Sends emails (and default texts and media, as email) through an SMTP server."""
+
+    channel_type = ChannelType.EMAIL_SMTP
+    config_type = SmtpChannel
+    connect_timeout_s: ClassVar[float] = 10.0
+    #: Per SMTP command (DATA included).
+    timeout_s: ClassVar[float] = 60.0
+
+    def setup(self, channel: SmtpChannel) -> None:
+        self.smtp = channel
+        self._envelope_from = parseaddr(channel.from_address)[1] or channel.from_address
+
+    def plan(self, out: Outbound) -> list[Part]:
+        if isinstance(out.message, CustomPayload):
+            raise InvalidContent("email_smtp cannot send custom_payload messages")
+        if not out.recipient.isascii() or not _ADDRESS.match(out.recipient):
+            raise RecipientUnavailable(f"{WHAT}: the recipient is not an email address")
+        email = compose(
+            out.message,
+            job_id=out.job_id,
+            workflow_id=out.workflow.workflow_id if out.workflow else None,
+            contact_id=out.contact_id,
+            sender=self.smtp.from_address,
+            recipient=out.recipient,
+            what="email_smtp",
+        )
+        return [Part(0, {"email": email})]
+
+    def deliver(self, out: Outbound, part: Part) -> list[str]:
+        email: Email = part.payload["email"]
+        data = mime(email, fetch_attachments(self.http, email.attachments, what="email_smtp"))
+        asyncio.run(self._session(email.recipient, data))
+        return [email.message_id]
+
+    def _client(self) -> aiosmtplib.SMTP:
+        security = self.smtp.security
+        return aiosmtplib.SMTP(
+            hostname=self.smtp.host,
+            port=self.smtp.port,
+            use_tls=security == "tls",
+            start_tls=security == "starttls",
+            timeout=self.timeout_s,
+            local_hostname=local_hostname(),
+        )
+
+    async def _session(self, recipient: str, data: bytes) -> None:
+        client = self._client()
+        phase = "connect"
+        try:
+            await client.connect(timeout=self.connect_timeout_s)
+            await client.ehlo()
+            if self.smtp.username:
+                phase = "auth"
+                secret = self.smtp.password.get_secret_value() if self.smtp.password else ""
+                await client.login(self.smtp.username, secret)
+            phase = "mail"
+            options = self._size_options(client, len(data))
+            await client.mail(self._envelope_from, options=options)
+            phase = "rcpt"
+            await client.rcpt(recipient)
+            phase = "data"
+            await client.data(data)
+            phase = "quit"
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()  # the message is accepted; a failed goodbye is no failure
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise self._error(exc, phase) from exc
+        finally:
+            client.close()
+
+    @staticmethod
+    def _size_options(client: aiosmtplib.SMTP, size: int) -> list[str]:
+        """``SIZE=n`` for MAIL when the server advertises SIZE; refuse what it cannot take."""
+        if not client.supports_extension("size"):
+            return []
+        limit = client.esmtp_extensions.get("size", "").strip()
+        if limit.isdigit() and int(limit) > 0 and size > int(limit):
+            raise InvalidContent(
+                f"{WHAT}: the message is {size} bytes; the server takes at most {limit} (SIZE)"
+            )
+        return [f"SIZE={size}"]
+
+    def _error(self, exc: BaseException, phase: str) -> SendError:
+        secret = self.smtp.password.get_secret_value() if self.smtp.password else ""
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            text = " ".join(exc.message.split())[:200]
+            if secret:
+                text = text.replace(secret, "****")
+            return reply_error(exc.code, f"{WHAT} {phase}: {exc.code} {text}", phase)
+        if isinstance(exc, OSError | aiosmtplib.SMTPTimeoutError):
+            # Connect refused/timed out: nothing sent. Once DATA began, the server may have it.
+            return ProviderUnavailable(
+                f"{WHAT} {phase}: no answer ({type(exc).__name__})", in_doubt=phase == "data"
+            )
+        # aiosmtplib's own refusals: no AUTH or STARTTLS offered, and the like.
+        return AuthFailed(f"{WHAT} {phase}: {exc}")
+
+
+def reply_error(code: int, message: str, phase: str) -> SendError:
+    """The Herald error for an SMTP reply code (PROVIDERS.md), given the session phase."""
+    provider_code = str(code)
+    if 500 <= code < 600:
+        cls = PERMANENT_REPLIES.get(code, InvalidContent)
+        if phase == "auth" or (phase == "mail" and cls is RecipientUnavailable):
+            cls = AuthFailed  # the server refuses our login or our sender address
+        return cls(message, provider_code=provider_code)
+    if 400 <= code < 500:
+        transient = TRANSIENT_REPLIES.get(code, ProviderUnavailable)
+        return transient(message, provider_code=provider_code)
+    # An unexpected success or intermediate code where the client wanted another.
+    return ProviderUnavailable(message, provider_code=provider_code, in_doubt=phase == "data")

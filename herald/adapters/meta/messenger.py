@@ -1,0 +1,191 @@
+"""Messenger Send API adapter: ``POST {base}/v21.0/me/messages?access_token=<page token>``.
+
+:class:`SendApiAdapter` is the Send API itself, shared with Instagram: a body
+``{"recipient": {"id"}, "messaging_type": "RESPONSE" | "MESSAGE_TAG", "tag"?, "message"}``;
+a text is one message (quick replies ride along), media is one message per attachment
+with its caption as a following text message, a template is one attachment message.
+Limits are checked before any request and never truncated. The token is a query
+parameter for Messenger: errors are built from Meta's error object, never from the URL.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar, TypeVar
+
+from httpx import Response
+from pydantic import JsonValue, SecretStr
+
+from herald.adapters.base import Adapter, Outbound, Part
+from herald.adapters.http import json_or_none
+from herald.adapters.meta.graph import check_length, encode, graph_error, graph_url, table
+from herald.config import ChannelBase, ChannelType, MessengerChannel
+from herald.contract.errors import (
+    AuthFailed,
+    InvalidContent,
+    ProviderUnavailable,
+    RateLimited,
+    RecipientUnavailable,
+    WindowClosed,
+)
+from herald.contract.job import CustomPayload, MediaMessage, MessengerTemplate, TextMessage
+
+#: PROVIDERS.md, "Messenger Send API (and Instagram)" and the error-code table.
+ERRORS = table(
+    (AuthFailed, [190, 10, 200, (10, 2018065)]),
+    (RecipientUnavailable, [551, (10, 2018108), (200, 1545041), (100, 2018001)]),
+    (WindowClosed, [(10, 2018278)]),
+    (InvalidContent, [100, (100, 2018109)]),
+    (RateLimited, [4, 613]),
+    (ProviderUnavailable, [1200, 2]),
+)
+
+
+#: The channel of a Send API adapter: Messenger's or Instagram's.
+SendApiChannel = TypeVar("SendApiChannel", bound=ChannelBase)
+
+
+class SendApiAdapter(Adapter[SendApiChannel]):
+    """The Send API shared by Messenger and Instagram; subclasses set the facts and auth."""
+
+    #: Names the channel in error messages.
+    name: ClassVar[str]
+    text_max: ClassVar[int]
+    #: Message tags this channel accepts (each sent as messaging_type MESSAGE_TAG).
+    tags: ClassVar[frozenset[str]]
+    template_types: ClassVar[frozenset[str]]
+    quick_replies_max: ClassVar[int] = 13
+    quick_reply_title_max: ClassVar[int] = 20
+    quick_reply_payload_max: ClassVar[int] = 1000
+    button_text_max: ClassVar[int] = 640
+    buttons_max: ClassVar[int] = 3
+    elements_max: ClassVar[int] = 10
+    #: Attachment kind -> Send API attachment type.
+    media: ClassVar[dict[str, str]] = {
+        "image": "image",
+        "audio": "audio",
+        "video": "video",
+        "file": "file",
+    }
+
+    def plan(self, out: Outbound) -> list[Part]:
+        msg = out.message
+        if isinstance(msg, TextMessage):
+            head = self._head(out.recipient, msg.message_tag)
+            return [Part(0, {"body": {**head, "message": self._text(msg)}})]
+        if isinstance(msg, MediaMessage):
+            head = self._head(out.recipient, msg.message_tag)
+            messages: list[dict[str, Any]] = []
+            for item in msg.attachments:
+                payload = {"url": item.url, "is_reusable": True}
+                messages.append({"attachment": {"type": self.media[item.kind], "payload": payload}})
+                if item.caption is not None:
+                    caption = f"{self.name} caption (sent as a text)"
+                    messages.append({"text": check_length(item.caption, self.text_max, caption)})
+            return [Part(i, {"body": {**head, "message": m}}) for i, m in enumerate(messages)]
+        if isinstance(msg, MessengerTemplate):
+            head = self._head(out.recipient, msg.message_tag)
+            attachment = {"type": "template", "payload": self._template(msg.payload)}
+            return [Part(0, {"body": {**head, "message": {"attachment": attachment}}})]
+        if isinstance(msg, CustomPayload):
+            return [Part(0, {"body": {**self._head(out.recipient, None), **msg.payload}})]
+        raise InvalidContent(f"{self.name} cannot send {msg.type} messages")
+
+    def _head(self, recipient: str, tag: str | None) -> dict[str, Any]:
+        if tag is None:
+            return {"recipient": {"id": recipient}, "messaging_type": "RESPONSE"}
+        if tag not in self.tags:
+            allowed = ", ".join(sorted(self.tags))
+            raise InvalidContent(f"{self.name} message_tag {tag!r} is not allowed ({allowed})")
+        return {"recipient": {"id": recipient}, "messaging_type": "MESSAGE_TAG", "tag": tag}
+
+    def _text(self, msg: TextMessage) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "text": check_length(msg.text, self.text_max, f"{self.name} text")
+        }
+        replies = msg.quick_replies or []
+        if len(replies) > self.quick_replies_max:
+            raise InvalidContent(
+                f"{self.name} quick replies are {len(replies)}; the limit is"
+                f" {self.quick_replies_max}"
+            )
+        if replies:
+            title, data = f"{self.name} quick reply title", f"{self.name} quick reply payload"
+            message["quick_replies"] = [
+                {
+                    "content_type": "text",
+                    "title": check_length(r.title, self.quick_reply_title_max, title),
+                    "payload": check_length(
+                        r.payload or r.title, self.quick_reply_payload_max, data
+                    ),
+                }
+                for r in replies
+            ]
+        return message
+
+    def _template(self, payload: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        kind = payload.get("template_type")
+        if kind not in self.template_types:
+            raise InvalidContent(f"{self.name} cannot send {kind} templates")
+        if kind == "button":
+            text = payload.get("text")
+            if not isinstance(text, str) or not text:
+                raise InvalidContent(f"{self.name} button template needs a text")
+            check_length(text, self.button_text_max, f"{self.name} button template text")
+            self._count(payload.get("buttons"), self.buttons_max, "button template buttons")
+        else:
+            self._count(payload.get("elements"), self.elements_max, "generic template elements")
+        return payload
+
+    def _count(self, items: JsonValue, most: int, what: str) -> None:
+        count = len(items) if isinstance(items, list) else 0
+        if not 1 <= count <= most:
+            raise InvalidContent(f"{self.name} {what} are {count}; allowed 1 to {most}")
+
+    def deliver(self, out: Outbound, part: Part) -> list[str]:
+        token = self._secret().get_secret_value()
+        response = self._post(encode(part.payload["body"]), token)
+        if response.is_success:
+            answer = json_or_none(response)
+            found = answer.get("message_id") if isinstance(answer, dict) else None
+            if found:
+                return [str(found)]
+        raise graph_error(self.name, response, ERRORS, secrets=(token,))
+
+    @abstractmethod
+    def _secret(self) -> SecretStr:
+        """The channel's access token."""
+
+    @abstractmethod
+    def _post(self, body: bytes, token: str) -> Response:
+        """POST one Send API body, authenticated as this channel requires."""
+
+
+class MessengerAdapter(SendApiAdapter[MessengerChannel]):
+    """Sends to Messenger users (PSIDs) as one Facebook Page."""
+
+    channel_type = ChannelType.MESSENGER
+    config_type = MessengerChannel
+    name = "messenger"
+    text_max = 2000
+    tags = frozenset(
+        {"HUMAN_AGENT", "CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE"}
+    )
+    template_types = frozenset({"generic", "button"})
+
+    def setup(self, channel: MessengerChannel) -> None:
+        self._url = graph_url(channel.base_url, "me", "messages")
+        self._token = channel.page_access_token
+
+    def _secret(self) -> SecretStr:
+        return self._token
+
+    def _post(self, body: bytes, token: str) -> Response:
+        return self.http.request(
+            "POST",
+            self._url,
+            what=self.name,
+            params={"access_token": token},
+            content=body,
+            headers={"content-type": "application/json"},
+        )

@@ -1,0 +1,195 @@
+"""WhatsApp Cloud API adapter: ``POST {base}/v21.0/{phone_number_id}/messages``.
+
+The token goes in ``Authorization: Bearer``. A text is one message (a quick-reply menu
+makes it an interactive message: reply buttons up to 3 choices, a list up to 10); media
+is one message per attachment, in order; a template is one message. Limits are checked
+before any request and never truncated. The message id is ``messages[0].id``; it proves
+acceptance, not delivery (131047, 131026, 131049 often come later by webhook).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from pydantic import JsonValue
+
+from herald.adapters.base import Adapter, Outbound, Part
+from herald.adapters.http import json_or_none
+from herald.adapters.meta.graph import check_length, encode, graph_error, graph_url, table
+from herald.config import ChannelType, WhatsAppChannel
+from herald.contract.errors import (
+    AuthFailed,
+    InvalidContent,
+    ProviderUnavailable,
+    QuotaExceeded,
+    RateLimited,
+    RecipientUnavailable,
+    WindowClosed,
+)
+from herald.contract.job import (
+    Attachment,
+    CustomPayload,
+    MediaMessage,
+    QuickReply,
+    TextMessage,
+    WhatsAppTemplate,
+)
+
+WHAT = "whatsapp"
+
+#: PROVIDERS.md, "WhatsApp Cloud API" and the error-code table.
+ERRORS = table(
+    (AuthFailed, [0, 190, 3, 10, *range(200, 300), 131031, 131042, 368]),
+    (RecipientUnavailable, [131021, 131026, 131049, 133010]),
+    (WindowClosed, [131047]),
+    (
+        InvalidContent,
+        [100, 131008, 131009, 131051, 131052, 131053, *range(132000, 132017), 135000],
+    ),
+    (RateLimited, [4, 80007, 130429, 131056]),
+    (QuotaExceeded, [131048]),
+    (ProviderUnavailable, [1, 2, 131000, 131016, 131057, 133004]),
+)
+
+_PHONE = re.compile(r"^\+?[\d\s().-]+$")
+
+
+def phone_digits(identifier: str) -> str:
+    """The digits WhatsApp wants in ``to`` (``+351 911-111-111`` -> ``351911111111``)."""
+    digits = re.sub(r"\D", "", identifier)
+    if not _PHONE.match(identifier) or not digits:
+        raise RecipientUnavailable("whatsapp recipient is not a phone number")
+    return digits
+
+
+class WhatsAppAdapter(Adapter[WhatsAppChannel]):
+    """Sends texts, reply menus, media, templates and raw payloads from one business number."""
+
+    channel_type = ChannelType.WHATSAPP
+    config_type = WhatsAppChannel
+    text_max: ClassVar[int] = 4096
+    caption_max: ClassVar[int] = 1024
+    interactive_body_max: ClassVar[int] = 1024
+    buttons_max: ClassVar[int] = 3
+    button_title_max: ClassVar[int] = 20
+    button_id_max: ClassVar[int] = 256
+    rows_max: ClassVar[int] = 10
+    row_title_max: ClassVar[int] = 24
+    row_id_max: ClassVar[int] = 200
+    list_button: ClassVar[str] = "Choose"
+    template_text_max: ClassVar[int] = 1024
+    #: Attachment kind -> WhatsApp message type.
+    media: ClassVar[dict[str, str]] = {
+        "image": "image",
+        "video": "video",
+        "audio": "audio",
+        "file": "document",
+    }
+
+    def setup(self, channel: WhatsAppChannel) -> None:
+        self._url = graph_url(channel.base_url, channel.phone_number_id, "messages")
+        self._token = channel.access_token
+
+    def plan(self, out: Outbound) -> list[Part]:
+        msg = out.message
+        base: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": phone_digits(out.recipient),
+        }
+        if isinstance(msg, TextMessage):
+            return [Part(0, {"body": {**base, **self._text(msg)}})]
+        if isinstance(msg, MediaMessage):
+            return [
+                Part(index, {"body": {**base, **self._attachment(item)}})
+                for index, item in enumerate(msg.attachments)
+            ]
+        if isinstance(msg, WhatsAppTemplate):
+            return [Part(0, {"body": {**base, **self._template(msg)}})]
+        if isinstance(msg, CustomPayload):
+            body = {**base, **msg.payload}
+            text = body.get("text")
+            if body.get("type") == "text" and isinstance(text, dict):
+                check_length(str(text.get("body", "")), self.text_max, "whatsapp text")
+            return [Part(0, {"body": body})]
+        raise InvalidContent(f"whatsapp cannot send {msg.type} messages")
+
+    def _text(self, msg: TextMessage) -> dict[str, Any]:
+        if not msg.quick_replies:
+            text = check_length(msg.text, self.text_max, "whatsapp text")
+            return {"type": "text", "text": {"body": text, "preview_url": False}}
+        what = "whatsapp text with quick replies (interactive body)"
+        body = {"text": check_length(msg.text, self.interactive_body_max, what)}
+        replies = msg.quick_replies
+        if len(replies) <= self.buttons_max:
+            action: dict[str, Any] = {"buttons": [self._button(r) for r in replies]}
+            interactive = {"type": "button", "body": body, "action": action}
+        elif len(replies) <= self.rows_max:
+            action = {"button": self.list_button, "sections": [{"rows": self._rows(replies)}]}
+            interactive = {"type": "list", "body": body, "action": action}
+        else:
+            raise InvalidContent(
+                f"whatsapp quick replies are {len(replies)}; the limit is {self.rows_max}"
+                " (an interactive list)"
+            )
+        return {"type": "interactive", "interactive": interactive}
+
+    def _button(self, reply: QuickReply) -> dict[str, Any]:
+        title = check_length(reply.title, self.button_title_max, "whatsapp reply button title")
+        ident = check_length(reply.payload or reply.title, self.button_id_max, "whatsapp button id")
+        return {"type": "reply", "reply": {"id": ident, "title": title}}
+
+    def _rows(self, replies: list[QuickReply]) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": check_length(r.payload or r.title, self.row_id_max, "whatsapp list row id"),
+                "title": check_length(r.title, self.row_title_max, "whatsapp list row title"),
+            }
+            for r in replies
+        ]
+
+    def _attachment(self, item: Attachment) -> dict[str, Any]:
+        kind = self.media[item.kind]
+        media: dict[str, Any] = {"link": item.url}
+        if item.caption is not None:
+            if kind == "audio":
+                raise InvalidContent("whatsapp audio cannot carry a caption; remove it")
+            media["caption"] = check_length(item.caption, self.caption_max, "whatsapp caption")
+        if kind == "document" and item.filename:
+            media["filename"] = item.filename
+        return {"type": kind, kind: media}
+
+    def _template(self, msg: WhatsAppTemplate) -> dict[str, Any]:
+        for component in msg.components:
+            for param in _parameters(component):
+                if param.get("type") == "text" and isinstance(param.get("text"), str):
+                    what = "whatsapp template text parameter"
+                    check_length(str(param["text"]), self.template_text_max, what)
+        template: dict[str, Any] = {"name": msg.name, "language": {"code": msg.language}}
+        if msg.components:
+            template["components"] = msg.components
+        return {"type": "template", "template": template}
+
+    def deliver(self, out: Outbound, part: Part) -> list[str]:
+        token = self._token.get_secret_value()
+        headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+        body = encode(part.payload["body"])
+        response = self.http.request("POST", self._url, what=WHAT, content=body, headers=headers)
+        if response.is_success:
+            found = _message_id(json_or_none(response))
+            if found is not None:
+                return [found]
+        raise graph_error(WHAT, response, ERRORS, secrets=(token,))
+
+
+def _parameters(component: dict[str, JsonValue]) -> list[dict[str, JsonValue]]:
+    params = component.get("parameters")
+    return [p for p in params if isinstance(p, dict)] if isinstance(params, list) else []
+
+
+def _message_id(data: Any) -> str | None:
+    messages = data.get("messages") if isinstance(data, dict) else None
+    first = messages[0] if isinstance(messages, list) and messages else None
+    found = first.get("id") if isinstance(first, dict) else None
+    return str(found) if found else None

@@ -1,0 +1,216 @@
+"""The channels file: connected channels as TOML, one typed model per channel type.
+
+A value ``${NAME}`` is read from the environment so the file itself holds no secret.
+Secrets become :class:`pydantic.SecretStr`, so they print as ``**********`` in logs,
+tables and exceptions. See docs/contract.md#6-configuration.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from herald.contract.errors import ConfigError
+
+
+class ChannelType(StrEnum):
+    """The channel types Herald can send through (CONTRACT §6)."""
+
+    WHATSAPP = "whatsapp"
+    MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
+    TELEGRAM = "telegram"
+    TWILIO_SMS = "twilio_sms"
+    EMAIL_SMTP = "email_smtp"
+    SENDGRID = "sendgrid"
+    LINE = "line"
+    VIBER = "viber"
+    CUSTOM = "custom"
+
+
+class ChannelBase(BaseModel):
+    """What every channel has: its id and an optional base URL for its provider."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")] | None = None
+
+
+class WhatsAppChannel(ChannelBase):
+    """WhatsApp Cloud API number."""
+
+    type: Literal[ChannelType.WHATSAPP]
+    phone_number_id: str
+    access_token: SecretStr
+
+
+class MessengerChannel(ChannelBase):
+    """Facebook Messenger page."""
+
+    type: Literal[ChannelType.MESSENGER]
+    page_id: str
+    page_access_token: SecretStr
+
+
+class InstagramChannel(ChannelBase):
+    """Instagram professional account."""
+
+    type: Literal[ChannelType.INSTAGRAM]
+    page_id: str
+    access_token: SecretStr
+
+
+class TelegramChannel(ChannelBase):
+    """Telegram bot."""
+
+    type: Literal[ChannelType.TELEGRAM]
+    bot_token: SecretStr
+
+
+class TwilioSmsChannel(ChannelBase):
+    """Twilio Programmable Messaging."""
+
+    type: Literal[ChannelType.TWILIO_SMS]
+    account_sid: str
+    auth_token: SecretStr
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+
+
+class SmtpChannel(ChannelBase):
+    """An SMTP server."""
+
+    type: Literal[ChannelType.EMAIL_SMTP]
+    host: str
+    port: int = 587
+    username: str | None = None
+    password: SecretStr | None = None
+    from_address: str
+    security: Literal["starttls", "tls", "none"] = "starttls"
+
+
+class SendGridChannel(ChannelBase):
+    """SendGrid v3 mail send."""
+
+    type: Literal[ChannelType.SENDGRID]
+    api_key: SecretStr
+    from_address: str
+
+
+class LineChannel(ChannelBase):
+    """LINE Messaging API channel."""
+
+    type: Literal[ChannelType.LINE]
+    channel_access_token: SecretStr
+
+
+class ViberChannel(ChannelBase):
+    """Viber bot."""
+
+    type: Literal[ChannelType.VIBER]
+    auth_token: SecretStr
+    sender_name: Annotated[str, Field(max_length=28)]
+
+
+class CustomChannel(ChannelBase):
+    """A webhook that follows Standard Webhooks."""
+
+    type: Literal[ChannelType.CUSTOM]
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+    secret: SecretStr
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, secret: SecretStr) -> SecretStr:
+        value = secret.get_secret_value()
+        try:
+            key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+        except binascii.Error:
+            key = b""
+        if not value.startswith("whsec_") or not key:
+            raise ValueError("secret must look like whsec_<base64 key>")
+        return secret
+
+
+ChannelConfig = Annotated[
+    WhatsAppChannel
+    | MessengerChannel
+    | InstagramChannel
+    | TelegramChannel
+    | TwilioSmsChannel
+    | SmtpChannel
+    | SendGridChannel
+    | LineChannel
+    | ViberChannel
+    | CustomChannel,
+    Field(discriminator="type"),
+]
+
+
+class _ChannelsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand(value: Any, where: str, env: dict[str, str], missing: list[str]) -> Any:
+    """Replace ``${NAME}`` references in every string of ``value``."""
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}", env, missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, where, env, missing) for v in value]
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                missing.append(f"{where} needs ${{{name}}}")
+                return ""
+            return env[name]
+
+        return _ENV_REF.sub(sub, value)
+    return value
+
+
+def parse_channels(text: str, env: dict[str, str] | None = None) -> dict[str, ChannelConfig]:
+    """Parse a channels TOML document, expanding ``${ENV}`` references."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"channels file is not valid TOML: {exc}") from exc
+    missing: list[str] = []
+    doc = _expand(doc, "channels", dict(os.environ) if env is None else env, missing)
+    if missing:
+        raise ConfigError("unset environment variables: " + "; ".join(missing))
+    tables = doc.get("channels", {})
+    if isinstance(tables, dict):
+        for channel_id, table in tables.items():
+            if isinstance(table, dict):
+                table["id"] = channel_id
+    try:
+        return _ChannelsFile.model_validate(doc).channels
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ConfigError("invalid channels file: " + "; ".join(problems)) from exc
+
+
+def load_channels(path: Path, env: dict[str, str] | None = None) -> dict[str, ChannelConfig]:
+    """Read the channels file; a missing file is an empty set of channels."""
+    if not path.exists():
+        return {}
+    return parse_channels(path.read_text(encoding="utf-8"), env)

@@ -1,0 +1,74 @@
+"""Herald's settings: one typed object read from the ``HERALD_*`` environment variables.
+
+The table of every variable is in docs/contract.md#6-configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from herald.contract.names import DEFAULT_EVENTS_STREAM, DEFAULT_QUEUE
+
+
+def default_data_dir() -> Path:
+    """Where the embedded Redis keeps its data: ``$XDG_DATA_HOME/herald``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "herald"
+
+
+class InDoubtPolicy(StrEnum):
+    """What to do when a send may have reached a provider that does not dedupe."""
+
+    AT_LEAST_ONCE = "at_least_once"
+    AT_MOST_ONCE = "at_most_once"
+
+
+class Settings(BaseSettings):
+    """Every ``HERALD_*`` variable (docs/contract.md#6-configuration), typed, with its default."""
+
+    model_config = SettingsConfigDict(env_prefix="HERALD_", extra="ignore")
+
+    broker_url: str | None = None
+    redis_url: str | None = None
+    channels_file: Path = Path("channels.toml")
+    snippets_file: Path = Path("snippets.toml")
+    events_stream: str = DEFAULT_EVENTS_STREAM
+    #: The queue workers consume and ``herald send`` publishes to.
+    queue: str = DEFAULT_QUEUE
+    timezone: str = "UTC"
+    retry_max_attempts: int = Field(default=8, ge=1)
+    retry_max_age_s: float = Field(default=3600, gt=0)
+    retry_backoff_s: float = Field(default=1, gt=0)
+    retry_backoff_max_s: float = Field(default=300, gt=0)
+    #: Waits up to this long are retried inside the call; longer ones go back to the queue.
+    retry_inline_max_s: float = Field(default=2, ge=0)
+    in_doubt: InDoubtPolicy = InDoubtPolicy.AT_LEAST_ONCE
+    #: How long a job's delivery record is kept (default 7 days).
+    state_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
+    #: How long one worker may hold a job before another copy may take it over.
+    lease_s: int = Field(default=120, gt=0)
+    #: Seconds an unacked message stays invisible before Redis redelivers it; every retry
+    #: countdown is kept below half of it.
+    visibility_timeout_s: int = Field(default=1800, ge=4)
+    #: Fleet-wide rate limits per channel type, over the providers' defaults, e.g.
+    #: ``{"telegram": {"channel": "30/s", "recipient": "1/s"}}`` (JSON in the environment).
+    rate_limits: dict[str, dict[str, str | None]] = Field(default_factory=dict)
+    #: Embedded Redis data folder, used when no broker is set.
+    data_dir: Path = Field(default_factory=default_data_dir)
+    worker_pool: Literal["threads", "prefork", "gevent", "eventlet", "solo"] = "threads"
+    worker_concurrency: int = Field(default=32, ge=1)
+    #: Provider HTTP timeouts, in seconds.
+    http_connect_timeout_s: float = 5.0
+    http_timeout_s: float = 15.0
+
+
+def redact_url(url: str) -> str:
+    """A URL with any password replaced, for logs and tables."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1****@", url)

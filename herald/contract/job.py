@@ -1,0 +1,221 @@
+"""The send job and the interaction record (CONTRACT §2 and §3), as strict pydantic models.
+
+Herald's own objects forbid unknown fields, so a typo in a producer is an
+``invalid_job`` with a clear message instead of a silently ignored option.
+Provider-specific payloads (template components, custom JSON) stay free JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    field_validator,
+)
+
+from herald.contract.errors import InvalidJob
+
+#: The default message's text limit, in Unicode code points, before rendering.
+MAX_TEXT_CHARS = 2000
+#: Attachments an email may carry.
+MAX_EMAIL_ATTACHMENTS = 5
+RESERVED_NAMESPACES = frozenset({"contact", "assignee", "system"})
+LAST_INTERACTED = "last_interacted"
+
+
+class Strict(BaseModel):
+    """Base of Herald's own objects: unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Workflow(Strict):
+    """Where in which workflow run this step is."""
+
+    workflow_id: str | None = None
+    run_id: str | None = None
+    step_id: str | None = None
+
+
+class ContactChannel(Strict):
+    """The contact's identifier on one connected channel."""
+
+    channel_id: str = Field(min_length=1)
+    identifier: str = Field(min_length=1)
+    last_interaction_at: AwareDatetime | None = None
+
+
+class Contact(Strict):
+    """The contact a job sends to: its fields and its channel identifiers."""
+
+    id: str = Field(min_length=1)
+    fields: dict[str, JsonValue] = Field(default_factory=dict)
+    channels: list[ContactChannel] = Field(default_factory=list)
+
+
+class QuickReply(Strict):
+    """One choice of an automated chat menu."""
+
+    title: str = Field(min_length=1)
+    payload: str | None = None
+
+
+class Attachment(Strict):
+    """A file sent by URL."""
+
+    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    kind: Literal["image", "file", "video", "audio"]
+    filename: str | None = None
+    caption: str | None = None
+
+
+class TextMessage(Strict):
+    """A text message, optionally with a quick-reply menu."""
+
+    type: Literal["text"]
+    text: str = Field(min_length=1)
+    quick_replies: list[QuickReply] | None = None
+    message_tag: str | None = None
+
+
+class MediaMessage(Strict):
+    """One or more attachments."""
+
+    type: Literal["media"]
+    attachments: list[Attachment] = Field(min_length=1)
+    message_tag: str | None = None
+
+
+class EmailMessage(Strict):
+    """An email: subject (may be empty), rich-text HTML, an optional plain text."""
+
+    type: Literal["email"]
+    subject: str = ""
+    html: str = ""
+    text: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list, max_length=MAX_EMAIL_ATTACHMENTS)
+
+
+class WhatsAppTemplate(Strict):
+    """A pre-approved WhatsApp template; parameters may hold variables."""
+
+    type: Literal["whatsapp_template"]
+    name: str = Field(min_length=1)
+    language: str = Field(min_length=1)
+    components: list[dict[str, JsonValue]] = Field(default_factory=list)
+
+
+class MessengerTemplate(Strict):
+    """A Messenger generic or button template payload."""
+
+    type: Literal["messenger_template"]
+    payload: dict[str, JsonValue]
+    message_tag: str | None = None
+
+    @field_validator("payload")
+    @classmethod
+    def _known_template(cls, payload: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        if payload.get("template_type") not in ("generic", "button"):
+            raise ValueError("payload.template_type must be 'generic' or 'button'")
+        return payload
+
+
+class CustomPayload(Strict):
+    """Raw provider JSON, sent as it is after rendering variables in its strings."""
+
+    type: Literal["custom_payload"]
+    payload: dict[str, JsonValue]
+
+
+DefaultMessage = Annotated[TextMessage | MediaMessage, Field(discriminator="type")]
+ChannelResponse = Annotated[
+    TextMessage
+    | MediaMessage
+    | EmailMessage
+    | WhatsAppTemplate
+    | MessengerTemplate
+    | CustomPayload,
+    Field(discriminator="type"),
+]
+AnyMessage = (
+    TextMessage | MediaMessage | EmailMessage | WhatsAppTemplate | MessengerTemplate | CustomPayload
+)
+
+
+class SendJob(Strict):
+    """One 'Send a Message' step for one contact (CONTRACT §3)."""
+
+    job_id: str | None = Field(default=None, min_length=1)
+    workflow: Workflow | None = None
+    contact: Contact
+    assignee: dict[str, JsonValue] | None = None
+    variables: dict[str, JsonValue] = Field(default_factory=dict)
+    channel: str = Field(default=LAST_INTERACTED, min_length=1)
+    message: DefaultMessage
+    channel_responses: dict[str, ChannelResponse] = Field(default_factory=dict)
+    failure_branch: bool = False
+    enqueued_at: AwareDatetime | None = None
+
+    @field_validator("variables")
+    @classmethod
+    def _no_reserved_namespace(cls, variables: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        taken = sorted(RESERVED_NAMESPACES & variables.keys())
+        if taken:
+            raise ValueError(f"variables may not use the reserved keys {', '.join(taken)}")
+        return variables
+
+    @field_validator("message")
+    @classmethod
+    def _text_limit(cls, message: TextMessage | MediaMessage) -> TextMessage | MediaMessage:
+        if isinstance(message, TextMessage) and len(message.text) > MAX_TEXT_CHARS:
+            raise ValueError(
+                f"message.text is {len(message.text)} characters; the limit is {MAX_TEXT_CHARS}"
+            )
+        return message
+
+
+class Interaction(Strict):
+    """An inbound message from a contact (``herald.record_interaction``)."""
+
+    contact_id: str = Field(min_length=1)
+    channel_id: str = Field(min_length=1)
+    identifier: str = Field(min_length=1)
+    at: AwareDatetime
+
+
+def describe(exc: ValidationError) -> str:
+    """A short, people-readable summary of a validation error (no input values echoed)."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "job"
+        parts.append(f"{where}: {err['msg']}")
+    more = len(exc.errors()) - len(parts)
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def parse_job(raw: Any) -> SendJob:
+    """Validate a decoded payload as a send job, or raise :class:`InvalidJob`."""
+    if not isinstance(raw, dict):
+        raise InvalidJob(f"job must be a JSON object, not {type(raw).__name__}")
+    try:
+        return SendJob.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidJob(f"invalid job: {describe(exc)}") from exc
+
+
+def parse_interaction(raw: Any) -> Interaction:
+    """Validate a decoded payload as an interaction, or raise :class:`InvalidJob`."""
+    if not isinstance(raw, dict):
+        raise InvalidJob(f"interaction must be a JSON object, not {type(raw).__name__}")
+    try:
+        return Interaction.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidJob(f"invalid interaction: {describe(exc)}") from exc

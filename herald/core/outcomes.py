@@ -1,0 +1,126 @@
+"""The one place an outcome is recorded: build the event, append it once, log it.
+
+Everything that ends a job (sent, failed, invalid) goes through :meth:`Outcomes.record`,
+so metrics and audit hooks have a single place to hang from.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from herald.contract.errors import SendError
+from herald.contract.events import (
+    ErrorInfo,
+    EventData,
+    OutcomeEvent,
+    event_name,
+    next_step,
+    utc_stamp,
+)
+from herald.contract.job import SendJob, Workflow
+from herald.store.records import DeliveryStore
+
+log = logging.getLogger("herald.outcomes")
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """What an outcome event says about the job it ends."""
+
+    key: str  # the idempotency key: job_id, else the Celery task id
+    event_job_id: str  # the entry's job_id field ("" for a payload that is not an object)
+    data_job_id: str | None
+    workflow: Workflow | None
+    contact_id: str | None
+    failure_branch: bool
+    enqueued_at: str
+
+    @classmethod
+    def of_job(cls, job: SendJob, job_id: str, *, enqueued_at: str) -> JobRef:
+        """The reference of a valid job."""
+        return cls(
+            key=job_id,
+            event_job_id=job_id,
+            data_job_id=job_id,
+            workflow=job.workflow,
+            contact_id=job.contact.id,
+            failure_branch=job.failure_branch,
+            enqueued_at=enqueued_at,
+        )
+
+    @classmethod
+    def of_refused(cls, raw: Any, task_id: str, *, enqueued_at: str) -> JobRef:
+        """The reference of an invalid payload: what can be read of it, else the task id.
+        A payload that is not an object has ``""`` and ``null`` as its job ids."""
+        if not isinstance(raw, dict):
+            return cls(task_id, "", None, None, None, False, enqueued_at)
+        given, contact = raw.get("job_id"), raw.get("contact")
+        job_id = given if isinstance(given, str) and given else task_id
+        contact_id = contact.get("id") if isinstance(contact, dict) else None
+        branch = raw.get("failure_branch")
+        return cls(
+            key=job_id,
+            event_job_id=job_id,
+            data_job_id=job_id,
+            workflow=_workflow_or_none(raw.get("workflow")),
+            contact_id=contact_id if isinstance(contact_id, str) else None,
+            failure_branch=branch if isinstance(branch, bool) else False,
+            enqueued_at=enqueued_at,
+        )
+
+
+def _workflow_or_none(raw: Any) -> Workflow | None:
+    try:
+        return Workflow.model_validate(raw) if isinstance(raw, dict) else None
+    except ValueError:
+        return None
+
+
+class Outcomes:
+    """Appends outcome events through the delivery store."""
+
+    def __init__(self, store: DeliveryStore) -> None:
+        self.store = store
+
+    def record(
+        self,
+        ref: JobRef,
+        *,
+        token: str,
+        error: SendError | None = None,
+        channel: tuple[str, str] | None = None,
+        parts: dict[int, list[str]] | None = None,
+        attempts: int = 0,
+    ) -> OutcomeEvent | None:
+        """End the job: append its one event. Returns None if it had ended already."""
+        outcome: Literal["sent", "failed"] = "failed" if error else "sent"
+        parts = parts or {}
+        event = OutcomeEvent(
+            event=event_name(outcome),
+            job_id=ref.event_job_id,
+            data=EventData(
+                job_id=ref.data_job_id,
+                workflow=ref.workflow,
+                contact_id=ref.contact_id,
+                channel_id=channel[0] if channel else None,
+                channel_type=channel[1] if channel else None,
+                outcome=outcome,
+                next=next_step(outcome, ref.failure_branch),
+                provider_message_ids=[i for k in sorted(parts) for i in parts[k]],
+                error=ErrorInfo.model_validate(error.as_error()) if error else None,
+                attempts=attempts,
+                enqueued_at=ref.enqueued_at,
+                finished_at=utc_stamp(),
+            ),
+        )
+        entry = self.store.finish(event, token, key=ref.key, parts=parts)
+        if entry is None:
+            log.info("job %s had ended already; no second event", ref.key)
+            return None
+        if error:
+            log.warning("job %s failed: %s (%s)", ref.key, error.code, error.message)
+        else:
+            log.info("job %s sent on %s", ref.key, event.data.channel_id)
+        return event

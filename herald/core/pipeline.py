@@ -1,0 +1,183 @@
+"""The send pipeline: one job from payload to outcome.
+
+parse → claim (idempotency lease + interactions + snippets, one round trip) → select the
+channel → check its window → render → plan parts → deliver (:mod:`herald.delivery`) →
+record the outcome, or hand the job back to the queue.
+
+The pipeline knows nothing of Celery: it returns a :class:`Step` that the task body
+turns into an ack or a ``retry(countdown=...)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis
+
+from herald.adapters.base import AnyAdapter, Outbound
+from herald.config import ChannelConfig, ChannelType, Settings
+from herald.contract.errors import InternalError, InvalidJob, SendError
+from herald.contract.events import OutcomeEvent, utc_stamp
+from herald.contract.job import SendJob, parse_job
+from herald.contract.names import SEND_TASK
+from herald.core.delivery import Again, Attempt, Deliverer, Failed
+from herald.core.outcomes import JobRef, Outcomes
+from herald.core.render import RenderContext, render_message
+from herald.core.retry import RetryPolicy
+from herald.core.routing import select_channel
+from herald.core.windows import check_window
+from herald.store.ratelimit import RateLimiter
+from herald.store.records import Claim, DeliveryStore
+
+log = logging.getLogger("herald.pipeline")
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The job ended; ``event`` is None when it had ended before (a duplicate delivery)."""
+
+    event: OutcomeEvent | None
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """Put the job back on the queue and try again in ``countdown`` seconds."""
+
+    countdown: float
+    reason: str
+
+
+Step = Finished | RetryLater
+
+
+class Sender:
+    """Sends jobs through the configured channels; one per worker process, thread-safe."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        channels: Mapping[str, ChannelConfig],
+        adapters: Mapping[str, AnyAdapter],
+        store: DeliveryStore,
+        snippets: Mapping[str, str],
+        limiter: RateLimiter,
+    ) -> None:
+        self.settings = settings
+        self.channels = channels
+        self.adapters = adapters
+        self.store = store
+        self.outcomes = Outcomes(store)
+        self.snippets = snippets
+        self.policy = RetryPolicy.from_settings(settings)
+        self.deliverer = Deliverer(store, limiter, self.policy, settings.in_doubt)
+        self.tz = ZoneInfo(settings.timezone)
+
+    # -- entry point -----------------------------------------------------------------
+
+    def send(self, raw: Any, *, task_id: str, received_at: datetime | None = None) -> Step:
+        """Run one delivery attempt of the payload ``raw`` received as task ``task_id``."""
+        received = utc_stamp(received_at)
+        token = uuid.uuid4().hex
+        try:
+            job = parse_job(raw)
+        except InvalidJob as exc:
+            return Finished(self._refuse(raw, exc, task_id=task_id, received=received, token=token))
+        job_id = job.job_id or task_id
+        claim = self.store.claim(job_id, token, now=received, contact_id=job.contact.id)
+        if claim.status == "done":
+            log.info("job %s had ended already; acking the copy", job_id)
+            return Finished(None)
+        if claim.status == "busy":
+            return RetryLater(
+                self.policy.queue_delay(claim.lease_left),
+                f"job {job_id} is being sent by another worker",
+            )
+        enqueued = utc_stamp(job.enqueued_at) if job.enqueued_at else claim.first_seen
+        ref = JobRef.of_job(job, job_id, enqueued_at=enqueued or received)
+        attempt = Attempt(job_id, token, claim.attempts, dict(claim.parts))
+        try:
+            return self._deliver(job, claim, ref, attempt)
+        except redis.RedisError:
+            raise  # the state store is unreachable: no outcome can be recorded now
+        except SendError as exc:
+            return Finished(
+                self.outcomes.record(ref, token=token, error=exc, attempts=attempt.attempts)
+            )
+        except Exception as exc:  # a bug of ours must still end the job with an event
+            log.exception("job %s: unexpected error", job_id)
+            error = InternalError(f"internal error: {type(exc).__name__}")
+            return Finished(
+                self.outcomes.record(ref, token=token, error=error, attempts=attempt.attempts)
+            )
+
+    # -- steps ---------------------------------------------------------------------
+
+    def _refuse(
+        self, raw: Any, exc: InvalidJob, *, task_id: str, received: str, token: str
+    ) -> OutcomeEvent | None:
+        """End a payload that is not a valid job with ``invalid_job``."""
+        ref = JobRef.of_refused(raw, task_id, enqueued_at=received)
+        event = self.outcomes.record(ref, token=token, error=exc)
+        if event is not None and not isinstance(raw, dict):
+            self.store.dead_letter(SEND_TASK, raw, exc.message)
+        return event
+
+    def _deliver(self, job: SendJob, claim: Claim, ref: JobRef, attempt: Attempt) -> Step:
+        route = select_channel(job, self.channels, claim.interactions)
+        channel = route.channel
+        adapter = self.adapters[channel.id]
+        message = job.channel_responses.get(channel.id, job.message)
+        check_window(ChannelType(channel.type), message, route.last_interaction_at, _now())
+        rendered = render_message(message, self._context(job, claim.snippets))
+        out = Outbound(
+            job_id=attempt.job_id,
+            channel_id=channel.id,
+            contact_id=job.contact.id,
+            recipient=route.identifier,
+            message=rendered,
+            workflow=job.workflow,
+        )
+        plan = adapter.plan(out)
+        on = (channel.id, str(channel.type))
+        result = self.deliverer.deliver(
+            adapter, out, plan, attempt, age=lambda: self._age(ref), resumed_in_doubt=claim.in_doubt
+        )
+        if isinstance(result, Again):
+            return RetryLater(self.policy.queue_delay(result.wait), result.reason)
+        error = result.error if isinstance(result, Failed) else None
+        return Finished(
+            self.outcomes.record(
+                ref,
+                token=attempt.token,
+                error=error,
+                channel=on,
+                parts=attempt.parts,
+                attempts=attempt.attempts,
+            )
+        )
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _age(self, ref: JobRef) -> float:
+        started = datetime.fromisoformat(ref.enqueued_at.replace("Z", "+00:00"))
+        return (datetime.now(UTC) - started).total_seconds()
+
+    def _context(self, job: SendJob, live_snippets: Mapping[str, str]) -> RenderContext:
+        return RenderContext(
+            contact=job.contact,
+            assignee=job.assignee,
+            variables=job.variables,
+            now=datetime.now(self.tz),
+            # The run-time library (Redis) overrides the file's snippets of the same name.
+            snippets={**self.snippets, **live_snippets},
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

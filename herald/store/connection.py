@@ -1,0 +1,100 @@
+"""Connections: where the broker and the state Redis are, and the clients to them.
+
+:func:`resolve_urls` decides the broker and the state Redis (the embedded server when no
+broker is set); :func:`state_store` is a process's store for producers and the reaper.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from herald.config import Settings
+from herald.contract.errors import ConfigError
+from herald.store import embedded
+from herald.store.records import DeliveryStore
+
+
+@dataclass(frozen=True)
+class Urls:
+    """The Celery broker and the Redis that holds Herald's state and events."""
+
+    broker: str
+    redis: str
+
+
+def resolve_urls(settings: Settings) -> Urls:
+    """The configured broker and Redis, starting the embedded server when no broker is set."""
+    if settings.broker_url:
+        redis_url = settings.redis_url
+        if redis_url is None:
+            if not settings.broker_url.startswith(("redis://", "rediss://", "redis+socket://")):
+                raise ConfigError("HERALD_REDIS_URL is required when the broker is not Redis")
+            redis_url = settings.broker_url
+        return Urls(settings.broker_url, redis_url)
+    server = embedded.ensure(settings.data_dir)
+    return Urls(server.url, settings.redis_url or server.url)
+
+
+#: How long the state store may be unreachable (a Redis restart, a failover) before a
+#: job gives up and goes back to the queue: retries with backoff capped at 3 s.
+STORE_RETRY = Retry(ExponentialWithJitterBackoff(base=0.1, cap=3.0), retries=20)
+
+
+def redis_client(url: str, *, max_connections: int) -> redis.Redis:
+    """A Redis client whose pool blocks (rather than fails) when every connection is busy,
+    and that rides out a short outage by retrying. Every state change is a Lua script
+    whose re-run is harmless (a claim by the same token, a finish already done)."""
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=10,
+        socket_timeout=10,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+        decode_responses=True,
+        retry=STORE_RETRY,
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+def build_store(settings: Settings, *, max_connections: int) -> DeliveryStore:
+    """The delivery store on the state Redis of ``settings``."""
+    client = redis_client(resolve_urls(settings).redis, max_connections=max_connections)
+    return DeliveryStore(
+        client,
+        events_stream=settings.events_stream,
+        retention_s=settings.state_retention_s,
+        lease_s=settings.lease_s,
+        queue=settings.queue,
+    )
+
+
+_lock = threading.Lock()
+_store: DeliveryStore | None = None
+_pid: int | None = None
+
+
+def state_store() -> DeliveryStore:
+    """This process's store for producers and the reaper (no adapters built)."""
+    global _store, _pid
+    with _lock:
+        if _store is None or _pid != os.getpid():
+            _store = build_store(Settings(), max_connections=8)
+            _pid = os.getpid()
+        return _store
+
+
+def reset() -> None:
+    """Forget this process's store (tests, and settings changes)."""
+    global _store
+    with _lock:
+        if _store is not None:
+            _store.redis.close()
+        _store = None

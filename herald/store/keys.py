@@ -1,0 +1,55 @@
+"""Every Redis key Herald writes besides the public streams (those are in
+:mod:`herald.contract.names`)."""
+
+from __future__ import annotations
+
+#: Delivery record of one job (a hash: ``state``, ``attempts``, ``parts`` ...).
+JOB_KEY = "herald:job:{job_id}"
+#: Jobs of a queue recorded at enqueue and not yet claimed by a worker: a sorted set of
+#: job_id scored by the enqueue time in ms. The reaper re-publishes the ones the broker lost.
+PENDING_KEY = "herald:pending:{queue}"
+#: The newest enqueue time (ms) of any claimed job of the queue: jobs enqueued well before
+#: it and still pending were taken off the queue and lost (a queue is consumed in order).
+WATERMARK_KEY = "herald:pending:{queue}:watermark"
+#: kombu's hash of delivered, unacked messages (its Redis transport's default name).
+KOMBU_UNACKED_KEY = "unacked"
+#: Lease held while one worker is talking to the provider for a job.
+LEASE_KEY = "herald:lease:{job_id}"
+#: The run-time snippet library (a hash of name -> text), edited with ``herald snippets``.
+SNIPPETS_KEY = "herald:snippets"
+#: A GCRA bucket of the fleet-wide rate limiter (scope: channel id, or channel:recipient).
+RATE_KEY = "herald:rate:{scope}"
+#: Fleet-wide counters (a hash): ``in_doubt`` resends, ``republished`` jobs.
+STATS_KEY = "herald:stats"
+#: Interactions recorded for a contact: hash of channel_id -> JSON {at_ms, at, identifier}.
+INTERACTIONS_KEY = "herald:contact:{contact_id}:interactions"
+
+
+def job_key(job_id: str) -> str:
+    """The delivery record key of ``job_id``."""
+    return JOB_KEY.format(job_id=job_id)
+
+
+def lease_key(job_id: str) -> str:
+    """The in-flight lease key of ``job_id``."""
+    return LEASE_KEY.format(job_id=job_id)
+
+
+def interactions_key(contact_id: str) -> str:
+    """The interactions hash of ``contact_id``."""
+    return INTERACTIONS_KEY.format(contact_id=contact_id)
+
+
+def pending_key(queue: str) -> str:
+    """The pending set of ``queue``."""
+    return PENDING_KEY.format(queue=queue)
+
+
+def watermark_key(queue: str) -> str:
+    """The claim watermark of ``queue``."""
+    return WATERMARK_KEY.format(queue=queue)
+
+
+def rate_key(scope: str) -> str:
+    """The GCRA bucket of ``scope``."""
+    return RATE_KEY.format(scope=scope)

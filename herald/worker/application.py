@@ -1,0 +1,144 @@
+"""The Celery app: ``celery -A herald.worker worker`` starts a Herald worker.
+
+Configuration is resolved lazily, when Celery first reads it, so importing this module
+starts nothing; the broker comes from ``HERALD_BROKER_URL`` or the embedded Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_init, worker_ready, worker_shutdown
+
+from herald.config import Settings
+from herald.contract.errors import ConfigError
+from herald.store.connection import resolve_urls, state_store
+from herald.store.reaper import SLACK_S, Reaper
+from herald.tasks import context as runtime
+from herald.tasks import register_tasks
+
+log = logging.getLogger("herald.worker")
+
+
+#: Seconds between kombu's sweeps for messages of dead workers (its default is 100).
+UNACKED_RESTORE_INTERVAL_S = 10
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings, each chosen on purpose (see docs/operations.md)."""
+    urls = resolve_urls(settings)
+    transport = {
+        # Longer than any retry countdown (clamped to half of it), see herald.retry.
+        "visibility_timeout": settings.visibility_timeout_s,
+        # Sweep for messages of dead workers every 10 s (kombu's default is 100 s).
+        "unacked_restore_interval": UNACKED_RESTORE_INTERVAL_S,
+        "unacked_restore_throttle": 1,
+        # Every late ack needs a channel connection: kombu's default of 10 fails acks
+        # ("Couldn't ack") past 10 busy slots and the messages are redelivered.
+        "max_connections": 2 * settings.worker_concurrency + 10,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 10,
+        "socket_keepalive": True,
+        "health_check_interval": 25,
+    }
+    return {
+        "broker_url": urls.broker,
+        "broker_transport_options": transport,
+        # CELERY.md: the setting is read from the app's configuration too.
+        "visibility_timeout": settings.visibility_timeout_s,
+        "broker_connection_retry_on_startup": True,  # reconnect rather than die
+        "broker_connection_max_retries": None,
+        # JSON only: a pickle/YAML/msgpack message is refused unread and logged.
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        # Herald's own record (state + outcome stream) is the result: no result backend.
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_default_queue": settings.queue,
+        # Ack after the task ran, so a worker that dies mid-send leaves the message to be
+        # redelivered; the per-job lease and terminal state make the copy harmless.
+        "task_acks_late": True,
+        # Without this a killed pool child's message is acked and lost (celery#1628).
+        "task_reject_on_worker_lost": True,
+        # Hold only what runs: prefetched-but-unacked messages wait out the visibility
+        # timeout after a crash.
+        "worker_prefetch_multiplier": 1,
+        # On connection loss the running send finishes; its redelivered copy finds the
+        # lease or the terminal state. Set explicitly: the default changes in Celery 6.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        # Warm shutdown (SIGTERM) finishes in-flight sends and puts ETA messages back.
+        "worker_soft_shutdown_timeout": 60.0,
+        "worker_enable_soft_shutdown_on_idle": True,
+        # Task events on, so Flower sees every task.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_pool": settings.worker_pool,
+        "worker_concurrency": settings.worker_concurrency,
+        "worker_hijack_root_logger": False,
+        "enable_utc": True,
+    }
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    """A Celery app with Herald's tasks; configuration is read on first use."""
+    quiet_http_logs()
+    app = Celery("herald", set_as_current=False)
+    app.add_defaults(lambda: celery_config(settings or Settings()))
+    register_tasks(app)
+    return app
+
+
+def quiet_http_logs() -> None:
+    """httpx logs every request URL at INFO, and Telegram puts the bot token in the URL:
+    keep httpx and httpcore at WARNING so no token reaches a log."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+app = create_app()
+
+
+_reapers: list[Reaper] = []
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _start_reaper(sender: Any = None, **_: Any) -> None:
+    """Every worker sweeps for jobs the broker lost (see herald.reaper)."""
+    settings = Settings()
+    reaper = Reaper(
+        state_store(),
+        sender.app if sender is not None else app,
+        queue=settings.queue,
+        # Past the visibility timeout and kombu's restore sweep, a popped message of a dead
+        # worker would be back on the queue and claimed.
+        min_age_s=settings.visibility_timeout_s + 3 * UNACKED_RESTORE_INTERVAL_S,
+        slack_s=SLACK_S,
+    )
+    reaper.start()
+    _reapers.append(reaper)
+
+
+@worker_shutdown.connect  # type: ignore[untyped-decorator]
+def _stop_reaper(**_: Any) -> None:
+    while _reapers:
+        _reapers.pop().stop()
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _check_config(sender: Any = None, **_: Any) -> None:
+    """Refuse to start a worker on unusable settings or channels, with a clear message."""
+    settings = Settings()
+    if not settings.channels_file.exists():
+        log.warning(
+            "herald: no channels file at %s (HERALD_CHANNELS_FILE): every job will fail with "
+            "no_channel or unknown_channel",
+            settings.channels_file,
+        )
+    try:
+        runtime.validate(settings)
+    except ConfigError as exc:
+        log.critical("herald: %s (%s)", exc, settings.channels_file)
+        raise SystemExit(f"herald: {exc} ({settings.channels_file})") from exc
