@@ -80,7 +80,7 @@ def send(adapter: Adapter, out: Outbound) -> list[str]:
     """Plan the message and deliver every part, in order; the ids of all parts."""
     ids: list[str] = []
     for part in adapter.plan(out):
-        ids += adapter.deliver(out, part)
+        ids += adapter.send_part(out, part)
     return ids
 
 
@@ -88,7 +88,7 @@ def send_one(adapter: Adapter, out: Outbound) -> list[str]:
     """Send a message the adapter takes in one request (one part, index 0)."""
     parts = adapter.plan(out)
     assert [part.index for part in parts] == [0]
-    return adapter.deliver(out, parts[0])
+    return adapter.send_part(out, parts[0])
 
 
 def assert_hidden(exc: BaseException, *secrets: str) -> None:

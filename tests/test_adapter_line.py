@@ -300,8 +300,8 @@ def test_a_retry_after_a_server_error_reuses_the_key(
     out = outbound(text())
     [part] = adapter.plan(out)
     with pytest.raises(ProviderUnavailable):
-        adapter.deliver(out, part)
-    assert adapter.deliver(out, part) == [msg_id(1)]
+        adapter.send_part(out, part)
+    assert adapter.send_part(out, part) == [msg_id(1)]
     first, second = sandbox.requests
     assert first.headers["x-line-retry-key"] == second.headers["x-line-retry-key"]
 

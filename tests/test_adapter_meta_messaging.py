@@ -154,7 +154,7 @@ def test_media_is_one_attachment_per_message_and_captions_follow_as_text(
     out = outbound(media)
     parts = fb.plan(out)
     assert [p.index for p in parts] == [0, 1, 2, 3, 4, 5]
-    assert [fb.deliver(out, p) for p in parts] == [
+    assert [fb.send_part(out, p) for p in parts] == [
         [f"m_sandbox-messenger-{i}"] for i in range(1, 7)
     ]
     head = {"recipient": {"id": PSID}, "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}

@@ -46,8 +46,8 @@ class Adapter(ABC, Generic[C]):
     """A provider client for one configured channel of type ``C``.
 
     Subclasses set :attr:`channel_type` and :attr:`config_type`, read what they need from
-    the channel in :meth:`setup`, and implement :meth:`plan` and :meth:`deliver`;
-    :meth:`deliver` raises a :class:`herald.errors.SendError` subclass on failure.
+    the channel in :meth:`setup`, and implement :meth:`plan` and :meth:`send_part`;
+    :meth:`send_part` raises a :class:`herald.errors.SendError` subclass on failure.
     """
 
     channel_type: ClassVar[ChannelType]
@@ -74,7 +74,7 @@ class Adapter(ABC, Generic[C]):
         """Split a message into provider requests; raise ``InvalidContent`` on a broken limit."""
 
     @abstractmethod
-    def deliver(self, out: Outbound, part: Part) -> list[str]:
+    def send_part(self, out: Outbound, part: Part) -> list[str]:
         """Send one part; return the provider message ids it produced."""
 
     def close(self) -> None:

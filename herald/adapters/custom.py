@@ -78,7 +78,7 @@ class CustomAdapter(Adapter[CustomChannel]):
         }
         return [Part(0, {"data": data})]
 
-    def deliver(self, out: Outbound, part: Part) -> list[str]:
+    def send_part(self, out: Outbound, part: Part) -> list[str]:
         stamp = int(time.time())
         instant = datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         doc = {"type": "message.send", "timestamp": instant, "data": part.payload["data"]}

@@ -132,7 +132,7 @@ class LineAdapter(Adapter[LineChannel]):
             raise InvalidContent(f"line {what} is {size} characters; the limit is {limit}")
         return text
 
-    def deliver(self, out: Outbound, part: Part) -> list[str]:
+    def send_part(self, out: Outbound, part: Part) -> list[str]:
         token = self._token.get_secret_value()
         headers = {
             "authorization": f"Bearer {token}",

@@ -98,7 +98,7 @@ class TelegramAdapter(Adapter[TelegramChannel]):
             )
         return text
 
-    def deliver(self, out: Outbound, part: Part) -> list[str]:
+    def send_part(self, out: Outbound, part: Part) -> list[str]:
         return self._send(part.payload["method"], dict(part.payload["body"]), follow=True)
 
     def _send(self, method: str, body: dict[str, Any], *, follow: bool) -> list[str]:

@@ -126,7 +126,7 @@ class TwilioSmsAdapter(Adapter[TwilioSmsChannel]):
             )
         return body
 
-    def deliver(self, out: Outbound, part: Part) -> list[str]:
+    def send_part(self, out: Outbound, part: Part) -> list[str]:
         token = self._token.get_secret_value()
         form = [(str(name), str(value)) for name, value in part.payload["form"]]
         response = self.http.request(

@@ -121,7 +121,7 @@ class ViberAdapter(Adapter[ViberChannel]):
             )
         return content
 
-    def deliver(self, out: Outbound, part: Part) -> list[str]:
+    def send_part(self, out: Outbound, part: Part) -> list[str]:
         token = self._token.get_secret_value()
         headers = {"x-viber-auth-token": token, "content-type": "application/json"}
         content = str(part.payload["content"]).encode()

@@ -2,7 +2,7 @@
 
 A value ``${NAME}`` is read from the environment so the file itself holds no secret.
 Secrets become :class:`pydantic.SecretStr`, so they print as ``**********`` in logs,
-tables and exceptions. See docs/contract.md#6-configuration.
+tables and exceptions. See docs/contract.md#configuration.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Herald's settings: one typed object read from the ``HERALD_*`` environment variables.
 
-The table of every variable is in docs/contract.md#6-configuration.
+The table of every variable is in docs/contract.md#configuration.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class InDoubtPolicy(StrEnum):
 
 
 class Settings(BaseSettings):
-    """Every ``HERALD_*`` variable (docs/contract.md#6-configuration), typed, with its default."""
+    """Every ``HERALD_*`` variable (docs/contract.md#configuration), typed, with its default."""
 
     model_config = SettingsConfigDict(env_prefix="HERALD_", extra="ignore")
 

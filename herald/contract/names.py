@@ -1,6 +1,6 @@
 """Names other services rely on: task names, queues, event names and the public streams.
 
-See docs/contract.md#2-celery-tasks and docs/contract.md#5-outcome-events.
+See docs/contract.md#enqueueing-two-celery-tasks and docs/contract.md#outcome-events.
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ class Deliverer:
             self._take_slot(adapter, out.recipient)
             if position == 0:
                 attempt.attempts += 1
-            attempt.parts[part.index] = adapter.deliver(out, part)
+            attempt.parts[part.index] = adapter.send_part(out, part)
             if position < len(pending) - 1:
                 # Record the accepted part before the next one leaves: a crash now
                 # must not make a retry send it again.

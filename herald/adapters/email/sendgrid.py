@@ -112,7 +112,7 @@ class SendGridAdapter(Adapter[SendGridChannel]):
             ]
         return body
 
-    def deliver(self, out: Outbound, part: Part) -> list[str]:
+    def send_part(self, out: Outbound, part: Part) -> list[str]:
         if "email" in part.payload:
             email: Email = part.payload["email"]
             files = fetch_attachments(self.http, email.attachments, what="sendgrid")

@@ -1,7 +1,7 @@
 """SMTP adapter: one email per message over a real SMTP session (aiosmtplib).
 
 The worker runs sends in threads (or greenlets), and aiosmtplib is asyncio: each
-:meth:`SmtpAdapter.deliver` runs its whole session with :func:`asyncio.run`, a private event
+:meth:`SmtpAdapter.send_part` runs its whole session with :func:`asyncio.run`, a private event
 loop in the calling thread, so no loop is shared between threads and nothing outlives the
 send. A session is connect (TLS, or STARTTLS when required), EHLO, AUTH when a username is
 set, the server's ``SIZE`` checked, then MAIL, RCPT and DATA. Replies map to Herald's codes
@@ -117,7 +117,7 @@ class SmtpAdapter(Adapter[SmtpChannel]):
         )
         return [Part(0, {"email": email})]
 
-    def deliver(self, out: Outbound, part: Part) -> list[str]:
+    def send_part(self, out: Outbound, part: Part) -> list[str]:
         email: Email = part.payload["email"]
         data = mime(email, fetch_attachments(self.http, email.attachments, what="email_smtp"))
         asyncio.run(self._session(email.recipient, data))

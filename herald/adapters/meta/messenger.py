@@ -142,7 +142,7 @@ class SendApiAdapter(Adapter[SendApiChannel]):
         if not 1 <= count <= most:
             raise InvalidContent(f"{self.name} {what} are {count}; allowed 1 to {most}")
 
-    def deliver(self, out: Outbound, part: Part) -> list[str]:
+    def send_part(self, out: Outbound, part: Part) -> list[str]:
         token = self._secret().get_secret_value()
         response = self._post(encode(part.payload["body"]), token)
         if response.is_success:

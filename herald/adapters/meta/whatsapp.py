@@ -171,7 +171,7 @@ class WhatsAppAdapter(Adapter[WhatsAppChannel]):
             template["components"] = msg.components
         return {"type": "template", "template": template}
 
-    def deliver(self, out: Outbound, part: Part) -> list[str]:
+    def send_part(self, out: Outbound, part: Part) -> list[str]:
         token = self._token.get_secret_value()
         headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
         body = encode(part.payload["body"])
