@@ -20,8 +20,9 @@ import redis
 
 from herald.config import Settings
 from herald.contract.events import OutcomeEvent
+from herald.core.pipeline import Finished, Step
 from herald.store import embedded
-from herald.tasks import context as runtime
+from herald.tasks.context import WorkerContext
 from herald.testing.sandbox import Sandbox
 
 # The local SMTP server fixture (smtp_server) for the email channel.
@@ -194,7 +195,6 @@ def worker(celery_app: Any, settings: Settings) -> Iterator[Any]:
     """A real Celery worker (threads pool) consuming this run's queue."""
     from celery.contrib.testing.worker import start_worker
 
-    runtime.reset()
     with start_worker(
         celery_app,
         pool="threads",
@@ -205,7 +205,6 @@ def worker(celery_app: Any, settings: Settings) -> Iterator[Any]:
         shutdown_timeout=30,
     ) as running:
         yield running
-    runtime.reset()
 
 
 class Outcomes:
@@ -234,6 +233,48 @@ class Outcomes:
         events = self.for_job(job_id)
         assert len(events) == 1, f"{len(events)} events for {job_id}"
         return events[0]
+
+
+class Core:
+    """Runs jobs through the send core directly, as a worker would but with no queue: a
+    re-queue is waited out here (its countdown, capped) and the job run again."""
+
+    def __init__(self, context: WorkerContext, outcomes: Outcomes) -> None:
+        self.context = context
+        self.outcomes = outcomes
+
+    def run(self, job: Any, *, task_id: str | None = None, requeues: int = 30) -> Step:
+        """Run ``job`` until it finishes; the last step (a :class:`Finished`)."""
+        task_id = task_id or str(uuid.uuid4())
+        for _ in range(requeues):
+            step = self.context.pipeline.send(job, task_id=task_id)
+            if isinstance(step, Finished):
+                return step
+            time.sleep(min(step.after, 5.0))
+        raise AssertionError(f"job still re-queued after {requeues} runs")
+
+    def send(self, job: Any, *, task_id: str | None = None) -> OutcomeEvent:
+        """Run ``job`` to its end; its outcome event, which must be the job's only one."""
+        step = self.run(job, task_id=task_id)
+        assert isinstance(step, Finished) and step.event is not None, "it had ended before"
+        if step.event.job_id:
+            events = self.outcomes.for_job(step.event.job_id)
+            assert len(events) == 1, f"{len(events)} events for {step.event.job_id}"
+        return step.event
+
+
+@pytest.fixture(scope="session")
+def context(settings: Settings, celery_app: Any) -> Iterator[WorkerContext]:
+    """A worker context of this run's settings, built in the test process."""
+    built = WorkerContext.build(settings, celery_app)
+    yield built
+    built.close()
+
+
+@pytest.fixture(scope="session")
+def core(context: WorkerContext, outcomes: Outcomes) -> Core:
+    """The send core of this run, driven directly (fast: no worker, no polling)."""
+    return Core(context, outcomes)
 
 
 @pytest.fixture(scope="session")

@@ -145,7 +145,8 @@ def test_media_is_one_message_per_attachment_in_order(
     out = outbound(media)
     parts = adapter.plan(out)
     assert [p.index for p in parts] == [0, 1, 2, 3]
-    assert [adapter.send_part(out, p) for p in parts] == [[f"wamid.sandbox.{i}"] for i in range(1, 5)]
+    sent = [adapter.send_part(out, p) for p in parts]
+    assert sent == [[f"wamid.sandbox.{i}"] for i in range(1, 5)]
     assert [r.body for r in sandbox.requests] == [
         wire(
             {

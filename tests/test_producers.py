@@ -27,7 +27,7 @@ CELERY_PRODUCER = textwrap.dedent(
 )
 
 # A protocol-v2 message built by hand and LPUSHed, as a service in another language
-# would (CELERY.md: "Enqueueing without Celery's Python code").
+# would (docs/contract.md#enqueueing-by-hand-any-language).
 RAW_PRODUCER = textwrap.dedent(
     """
     import base64, json, sys, uuid

@@ -1,4 +1,4 @@
-"""Content rendering (CONTRACT §3): variables, snippets, values as data."""
+"""Content rendering (docs/contract.md#how-content-is-rendered): variables, snippets, values."""
 
 from __future__ import annotations
 

@@ -1,11 +1,21 @@
-"""The one retry policy: full-jitter exponential backoff, capped, honouring provider hints."""
+"""The one retry policy: full-jitter exponential backoff, capped, honouring provider hints,
+and the one decision every "try again?" of the send path asks."""
 
 from __future__ import annotations
 
 import pytest
 
-from herald.contract.errors import ProviderUnavailable, RateLimited
-from herald.core.retry import RetryPolicy
+from herald.config import InDoubtPolicy
+from herald.contract.errors import AuthFailed, ProviderUnavailable, RateLimited, Throttled
+from herald.core.retry import (
+    MAX_SLOT_WAITS,
+    NOT_RESENT,
+    GiveUp,
+    LeaseBusy,
+    Requeue,
+    RetryNow,
+    RetryPolicy,
+)
 
 POLICY = RetryPolicy(
     max_attempts=8,
@@ -62,3 +72,62 @@ def test_queue_countdowns_stay_below_the_visibility_timeout() -> None:
     assert POLICY.queue_delay(10) == 10
     assert POLICY.queue_delay(5000) == 900
     assert POLICY.queue_delay(-1) == 0
+
+
+# -- the one decision -------------------------------------------------------------------
+
+AT_MOST_ONCE = RetryPolicy(
+    inline_max_s=2, visibility_timeout_s=1800, in_doubt=InDoubtPolicy.AT_MOST_ONCE
+)
+
+
+def test_a_permanent_error_gives_up_at_once() -> None:
+    error = AuthFailed("bad token")
+    assert POLICY.decide(error, attempts=1) == GiveUp(error)
+
+
+def test_a_short_transient_wait_is_spent_in_the_call() -> None:
+    decision = POLICY.decide(ProviderUnavailable("x"), attempts=1)
+    assert isinstance(decision, RetryNow) and 0 <= decision.wait <= 1
+    assert not decision.resends_in_doubt
+
+
+def test_a_long_wait_goes_to_the_queue_clamped_below_the_visibility_timeout() -> None:
+    decision = POLICY.decide(RateLimited("slow down", retry_after=1200), attempts=1)
+    assert isinstance(decision, Requeue) and decision.after == 900
+    assert decision.reason == "slow down"
+
+
+def test_spent_attempts_or_age_give_up_with_the_transient_error() -> None:
+    error = ProviderUnavailable("x")
+    assert POLICY.decide(error, attempts=8) == GiveUp(error)
+    assert POLICY.decide(error, attempts=1, age_s=3600.5) == GiveUp(error)
+
+
+def test_an_in_doubt_error_is_resent_where_allowed_and_counted_as_such() -> None:
+    error = ProviderUnavailable("no answer", in_doubt=True)
+    decision = POLICY.decide(error, attempts=1)
+    assert isinstance(decision, RetryNow) and decision.resends_in_doubt
+    deduped = AT_MOST_ONCE.decide(error, attempts=1, dedupes=True)
+    assert isinstance(deduped, RetryNow) and deduped.resends_in_doubt
+
+
+def test_an_in_doubt_error_at_most_once_fails_and_says_why_without_editing_the_error() -> None:
+    error = ProviderUnavailable("no answer", in_doubt=True)
+    decision = AT_MOST_ONCE.decide(error, attempts=1)
+    assert isinstance(decision, GiveUp)
+    assert decision.error.message == f"in doubt, not resent ({NOT_RESENT}): no answer"
+    assert decision.error.code == "provider_unavailable" and decision.error.retryable
+    assert error.message == "no answer"  # the raised error is left as it was
+
+
+def test_the_fleet_rate_limit_waits_and_never_gives_up() -> None:
+    assert POLICY.decide(Throttled(0.5), attempts=8, age_s=1e9) == RetryNow(0.5)
+    long = POLICY.decide(Throttled(30.0), attempts=8, age_s=1e9)
+    assert isinstance(long, Requeue) and long.after == 30.0
+    assert isinstance(POLICY.decide(Throttled(0.5, waits=MAX_SLOT_WAITS)), Requeue)
+
+
+def test_a_lease_held_elsewhere_waits_for_it_on_the_queue() -> None:
+    assert POLICY.decide(LeaseBusy(100)) == Requeue(100, "being sent by another worker")
+    assert POLICY.decide(LeaseBusy(5000)).after == 900  # type: ignore[union-attr]

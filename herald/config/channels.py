@@ -22,7 +22,7 @@ from herald.contract.errors import ConfigError
 
 
 class ChannelType(StrEnum):
-    """The channel types Herald can send through (CONTRACT §6)."""
+    """The channel types Herald can send through (docs/contract.md#the-channels-file)."""
 
     WHATSAPP = "whatsapp"
     MESSENGER = "messenger"

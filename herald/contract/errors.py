@@ -1,11 +1,12 @@
 """Herald's one error tree.
 
 Every failure a send can meet is one of these, and each carries the outcome
-``code`` of the public contract (CONTRACT §5), whether it is ``retryable``, and
-the provider's own code when a provider answered::
+``code`` of the public contract (docs/contract.md#outcome-events), whether it is
+``retryable``, and the provider's own code when a provider answered::
 
     HeraldError                      root; never raised itself
     ├── ConfigError                  the settings or the channels file are unusable
+    ├── Throttled                    the fleet's rate limit asks for a wait (never a failure)
     └── SendError                    a job cannot be (or was not) delivered
         ├── PermanentError           retrying cannot help: fail the job now
         │   ├── InvalidJob           invalid_job: the job breaks the contract
@@ -27,7 +28,8 @@ sanitised text only.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import copy
+from typing import ClassVar, Self
 
 
 class HeraldError(Exception):
@@ -36,6 +38,17 @@ class HeraldError(Exception):
 
 class ConfigError(HeraldError):
     """Raised when the settings or the channels file cannot be used."""
+
+
+class Throttled(HeraldError):
+    """Raised when the fleet-wide rate limit asks for a wait before the next provider call."""
+
+    def __init__(self, wait: float, *, waits: int = 0) -> None:
+        super().__init__(f"rate limit: wait {wait:.2f}s")
+        #: Seconds until a slot is free.
+        self.wait = wait
+        #: Short waits this call has already spent for a slot.
+        self.waits = waits
 
 
 class SendError(HeraldError):
@@ -60,6 +73,13 @@ class SendError(HeraldError):
         #: The request may have reached the provider (written, then no clear answer).
         self.in_doubt = in_doubt
 
+    def with_message(self, message: str) -> Self:
+        """The same error with another message (an error is never edited once raised)."""
+        changed = copy.copy(self)
+        changed.message = message
+        changed.args = (message,)
+        return changed
+
     def as_error(self) -> dict[str, object]:
         """The ``error`` object of an outcome event."""
         return {
@@ -82,7 +102,7 @@ class TransientError(SendError):
 
 
 class InvalidJob(PermanentError):
-    """Raised when a job does not follow the contract (CONTRACT §3)."""
+    """Raised when a job does not follow the contract (docs/contract.md#the-send-job)."""
 
     code = "invalid_job"
 
@@ -146,17 +166,3 @@ class ProviderUnavailable(TransientError):
 
     code = "provider_unavailable"
 
-
-#: Every code of CONTRACT §5, in the contract's order.
-ERROR_CODES: tuple[str, ...] = (
-    "invalid_job",
-    "unknown_channel",
-    "no_channel",
-    "window_closed",
-    "auth_failed",
-    "recipient_unavailable",
-    "invalid_content",
-    "rate_limited",
-    "provider_unavailable",
-    "internal",
-)

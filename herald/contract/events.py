@@ -1,4 +1,4 @@
-"""The outcome event (CONTRACT §5): the one record the next workflow step reads."""
+"""The outcome event (docs/contract.md#outcome-events): the one record the next step reads."""
 
 from __future__ import annotations
 
@@ -50,14 +50,6 @@ class OutcomeEvent(BaseModel):
     event: Literal["message.sent", "message.failed"]
     job_id: str
     data: EventData
-
-    def fields(self) -> dict[str, str]:
-        """The stream entry's fields, as written with XADD."""
-        return {
-            "event": self.event,
-            "job_id": self.job_id,
-            "data": self.data.model_dump_json(),
-        }
 
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> OutcomeEvent:

@@ -1,4 +1,4 @@
-"""The send job and the interaction record (CONTRACT §2 and §3), as strict pydantic models.
+"""The send job and the interaction (docs/contract.md#the-send-job), as strict pydantic models.
 
 Herald's own objects forbid unknown fields, so a typo in a producer is an
 ``invalid_job`` with a clear message instead of a silently ignored option.
@@ -149,7 +149,7 @@ AnyMessage = (
 
 
 class SendJob(Strict):
-    """One 'Send a Message' step for one contact (CONTRACT §3)."""
+    """One "Send a Message" step for one contact (docs/contract.md#the-send-job)."""
 
     job_id: str | None = Field(default=None, min_length=1)
     workflow: Workflow | None = None

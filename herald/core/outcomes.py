@@ -29,9 +29,11 @@ log = logging.getLogger("herald.outcomes")
 class JobRef:
     """What an outcome event says about the job it ends."""
 
-    key: str  # the idempotency key: job_id, else the Celery task id
-    event_job_id: str  # the entry's job_id field ("" for a payload that is not an object)
-    data_job_id: str | None
+    #: The idempotency key: the job's ``job_id``, else its Celery task id.
+    key: str
+    #: The job id the event shows (``data.job_id``); None for a payload that is not an
+    #: object, whose entry's ``job_id`` field is then ``""``.
+    job_id: str | None
     workflow: Workflow | None
     contact_id: str | None
     failure_branch: bool
@@ -42,8 +44,7 @@ class JobRef:
         """The reference of a valid job."""
         return cls(
             key=job_id,
-            event_job_id=job_id,
-            data_job_id=job_id,
+            job_id=job_id,
             workflow=job.workflow,
             contact_id=job.contact.id,
             failure_branch=job.failure_branch,
@@ -52,18 +53,16 @@ class JobRef:
 
     @classmethod
     def of_refused(cls, raw: Any, task_id: str, *, enqueued_at: str) -> JobRef:
-        """The reference of an invalid payload: what can be read of it, else the task id.
-        A payload that is not an object has ``""`` and ``null`` as its job ids."""
+        """The reference of an invalid payload: what can be read of it, else the task id."""
         if not isinstance(raw, dict):
-            return cls(task_id, "", None, None, None, False, enqueued_at)
+            return cls(task_id, None, None, None, False, enqueued_at)
         given, contact = raw.get("job_id"), raw.get("contact")
         job_id = given if isinstance(given, str) and given else task_id
         contact_id = contact.get("id") if isinstance(contact, dict) else None
         branch = raw.get("failure_branch")
         return cls(
             key=job_id,
-            event_job_id=job_id,
-            data_job_id=job_id,
+            job_id=job_id,
             workflow=_workflow_or_none(raw.get("workflow")),
             contact_id=contact_id if isinstance(contact_id, str) else None,
             failure_branch=branch if isinstance(branch, bool) else False,
@@ -99,9 +98,9 @@ class Outcomes:
         parts = parts or {}
         event = OutcomeEvent(
             event=event_name(outcome),
-            job_id=ref.event_job_id,
+            job_id=ref.job_id or "",
             data=EventData(
-                job_id=ref.data_job_id,
+                job_id=ref.job_id,
                 workflow=ref.workflow,
                 contact_id=ref.contact_id,
                 channel_id=channel[0] if channel else None,

@@ -1,11 +1,12 @@
 """The send pipeline: one job from payload to outcome.
 
 parse → claim (idempotency lease + interactions + snippets, one round trip) → select the
-channel → check its window → render → plan parts → deliver (:mod:`herald.delivery`) →
+channel → check its window → render → plan parts → deliver (:mod:`herald.core.delivery`) →
 record the outcome, or hand the job back to the queue.
 
-The pipeline knows nothing of Celery: it returns a :class:`Step` that the task body
-turns into an ack or a ``retry(countdown=...)``.
+The pipeline knows nothing of Celery: it returns a :class:`Step` (:class:`Finished`, or the
+retry policy's :class:`~herald.core.retry.Requeue`) that the task body turns into an ack or
+a ``retry(countdown=...)``.
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ import redis
 
 from herald.adapters.base import AnyAdapter, Outbound
 from herald.config import ChannelConfig, ChannelType, Settings
-from herald.contract.errors import InternalError, InvalidJob, SendError
+from herald.contract.errors import InternalError, InvalidJob, ProviderUnavailable, SendError
 from herald.contract.events import OutcomeEvent, utc_stamp
 from herald.contract.job import SendJob, parse_job
 from herald.contract.names import SEND_TASK
-from herald.core.delivery import Again, Attempt, Deliverer, Failed
+from herald.core.delivery import Attempt, Delivery, Result
 from herald.core.outcomes import JobRef, Outcomes
 from herald.core.render import RenderContext, render_message
-from herald.core.retry import RetryPolicy
-from herald.core.routing import select_channel
+from herald.core.retry import NOT_RESENT, GiveUp, LeaseBusy, Requeue, RetryPolicy
+from herald.core.routing import Route, select_channel
 from herald.core.windows import check_window
 from herald.store.ratelimit import RateLimiter
 from herald.store.records import Claim, DeliveryStore
@@ -45,18 +46,10 @@ class Finished:
     event: OutcomeEvent | None
 
 
-@dataclass(frozen=True)
-class RetryLater:
-    """Put the job back on the queue and try again in ``countdown`` seconds."""
-
-    countdown: float
-    reason: str
+Step = Finished | Requeue
 
 
-Step = Finished | RetryLater
-
-
-class Sender:
+class Pipeline:
     """Sends jobs through the configured channels; one per worker process, thread-safe."""
 
     def __init__(
@@ -75,7 +68,7 @@ class Sender:
         self.outcomes = Outcomes(store)
         self.snippets = snippets
         self.policy = RetryPolicy.from_settings(settings)
-        self.deliverer = Deliverer(store, limiter, self.policy, settings.in_doubt)
+        self.delivery = Delivery(store, limiter, self.policy)
         self.tz = ZoneInfo(settings.timezone)
 
     # -- entry point -----------------------------------------------------------------
@@ -94,10 +87,9 @@ class Sender:
             log.info("job %s had ended already; acking the copy", job_id)
             return Finished(None)
         if claim.status == "busy":
-            return RetryLater(
-                self.policy.queue_delay(claim.lease_left),
-                f"job {job_id} is being sent by another worker",
-            )
+            decision = self.policy.decide(LeaseBusy(claim.lease_left))
+            assert isinstance(decision, Requeue)
+            return decision
         enqueued = utc_stamp(job.enqueued_at) if job.enqueued_at else claim.first_seen
         ref = JobRef.of_job(job, job_id, enqueued_at=enqueued or received)
         attempt = Attempt(job_id, token, claim.attempts, dict(claim.parts))
@@ -129,7 +121,29 @@ class Sender:
         return event
 
     def _deliver(self, job: SendJob, claim: Claim, ref: JobRef, attempt: Attempt) -> Step:
+        """Route, then send on the chosen channel; what fails from here on names it."""
         route = select_channel(job, self.channels, claim.interactions)
+        try:
+            result = self._send_on(route, job, claim, ref, attempt)
+        except SendError as exc:
+            result = GiveUp(exc)
+        if isinstance(result, Requeue):
+            return result
+        channel = route.channel
+        return Finished(
+            self.outcomes.record(
+                ref,
+                token=attempt.token,
+                error=result.error if isinstance(result, GiveUp) else None,
+                channel=(channel.id, str(channel.type)),
+                parts=attempt.parts,
+                attempts=attempt.attempts,
+            )
+        )
+
+    def _send_on(
+        self, route: Route, job: SendJob, claim: Claim, ref: JobRef, attempt: Attempt
+    ) -> Result:
         channel = route.channel
         adapter = self.adapters[channel.id]
         message = job.channel_responses.get(channel.id, job.message)
@@ -144,23 +158,17 @@ class Sender:
             workflow=job.workflow,
         )
         plan = adapter.plan(out)
-        on = (channel.id, str(channel.type))
-        result = self.deliverer.deliver(
-            adapter, out, plan, attempt, age=lambda: self._age(ref), resumed_in_doubt=claim.in_doubt
-        )
-        if isinstance(result, Again):
-            return RetryLater(self.policy.queue_delay(result.wait), result.reason)
-        error = result.error if isinstance(result, Failed) else None
-        return Finished(
-            self.outcomes.record(
-                ref,
-                token=attempt.token,
-                error=error,
-                channel=on,
-                parts=attempt.parts,
-                attempts=attempt.attempts,
-            )
-        )
+        if claim.in_doubt:
+            log.warning("job %s: an earlier attempt was cut off mid-send (in doubt)", out.job_id)
+            if not self.policy.may_resend(dedupes=adapter.dedupes):
+                return GiveUp(
+                    ProviderUnavailable(
+                        "in doubt: an earlier attempt was interrupted after the request may"
+                        f" have reached the provider; not resent ({NOT_RESENT})",
+                        in_doubt=True,
+                    )
+                )
+        return self.delivery.run(adapter, out, plan, attempt, age=lambda: self._age(ref))
 
     # -- helpers -------------------------------------------------------------------
 

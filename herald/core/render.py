@@ -1,4 +1,4 @@
-"""Content rendering (CONTRACT §3): variables and snippets in message content.
+"""Content rendering (docs/contract.md#how-content-is-rendered): variables and snippets.
 
 One regular expression finds snippets (``/name``) and variables (``$ns.path``,
 ``${ns.path|fallback}``), and a single :func:`re.sub` replaces them, so an inserted
@@ -203,7 +203,7 @@ def _render_email(message: EmailMessage, ctx: RenderContext) -> EmailMessage:
 
 
 def render_message(message: AnyMessage, ctx: RenderContext) -> AnyMessage:
-    """A copy of ``message`` (same type) with its content rendered (CONTRACT §3).
+    """A copy of ``message`` (same type) with its content rendered.
 
     Snippets apply to texts, captions and email bodies; subjects, quick replies and
     template or custom payloads get variables only. Email HTML escapes its values.

@@ -1,16 +1,20 @@
-"""Herald's one retry policy: which failures retry, how long to wait, and where to wait.
+"""Herald's one retry policy: every "try again?" of the send path is :meth:`RetryPolicy.decide`.
 
-Layers:
-- Permanent errors never retry.
-- A transient error whose wait is short (``HERALD_RETRY_INLINE_MAX_S``) retries inside the
-  same task call, with tenacity: a brief pause is cheaper than a trip through the queue.
-- A longer wait goes back to the queue (Celery ``retry(countdown=...)``), so no worker
-  slot sleeps.
-- Exhaustion (``HERALD_RETRY_MAX_ATTEMPTS`` provider calls, or ``HERALD_RETRY_MAX_AGE_S``
-  since the job was enqueued) fails the job with the last transient error's code.
+What can stop a delivery, and what the decision is (docs/delivery.md#retries):
 
-Waits are exponential with full jitter, capped; a provider's own hint (``Retry-After``,
-Telegram ``retry_after``) is honoured even above the cap.
+- a permanent error: give up now;
+- a transient error: give up when the attempts or the job's age are spent, or when the
+  request may have reached a provider that would send it twice and ``HERALD_IN_DOUBT`` is
+  ``at_most_once``; else wait, full-jitter exponential and capped, never below the
+  provider's own hint (``Retry-After``, Telegram ``retry_after``);
+- the fleet's rate limit (:class:`~herald.contract.errors.Throttled`): wait, never give up;
+- another worker holding the job's lease (:class:`LeaseBusy`): wait for the lease to end.
+
+Where to wait: a short wait (``HERALD_RETRY_INLINE_MAX_S``) is spent inside the task call
+(:class:`RetryNow`, tenacity runs the loop); a longer one on the queue (:class:`Requeue`,
+Celery ``retry(countdown=...)``), so no worker slot sleeps. A queue countdown is clamped
+below the broker's visibility timeout; a longer provider hint is met by waiting again after
+the next answer.
 """
 
 from __future__ import annotations
@@ -18,13 +22,54 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from herald.config import Settings
-from herald.contract.errors import TransientError
+from herald.config import InDoubtPolicy, Settings
+from herald.contract.errors import PermanentError, SendError, Throttled, TransientError
+
+#: Short waits for a rate-limit slot one call may spend before going back to the queue.
+MAX_SLOT_WAITS = 20
+#: Why an in-doubt failure was not resent, as its message says.
+NOT_RESENT = "HERALD_IN_DOUBT=at_most_once"
+
+
+@dataclass(frozen=True)
+class LeaseBusy:
+    """Another worker holds the job's lease for ``seconds`` more."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RetryNow:
+    """Wait ``wait`` seconds inside the call, then try again."""
+
+    wait: float
+    #: The request that failed may have reached the provider: the retry may send it twice.
+    resends_in_doubt: bool = False
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """Put the job back on the queue, to run again in ``after`` seconds."""
+
+    after: float
+    reason: str
+    resends_in_doubt: bool = False
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """The job fails with ``error``."""
+
+    error: SendError
+
+
+Decision = RetryNow | Requeue | GiveUp
+Cause = SendError | Throttled | LeaseBusy
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Backoff and give-up rules for transient failures."""
+    """Backoff, give-up and in-doubt rules, from the ``HERALD_RETRY_*`` settings."""
 
     max_attempts: int = 8
     max_age_s: float = 3600
@@ -32,10 +77,11 @@ class RetryPolicy:
     backoff_max_s: float = 300
     inline_max_s: float = 2
     visibility_timeout_s: float = 1800
+    in_doubt: InDoubtPolicy = InDoubtPolicy.AT_LEAST_ONCE
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
-        """The policy the ``HERALD_RETRY_*`` settings describe."""
+        """The policy the settings describe."""
         return cls(
             max_attempts=settings.retry_max_attempts,
             max_age_s=settings.retry_max_age_s,
@@ -43,7 +89,35 @@ class RetryPolicy:
             backoff_max_s=settings.retry_backoff_max_s,
             inline_max_s=settings.retry_inline_max_s,
             visibility_timeout_s=settings.visibility_timeout_s,
+            in_doubt=settings.in_doubt,
         )
+
+    def decide(
+        self, cause: Cause, *, attempts: int = 0, age_s: float = 0.0, dedupes: bool = False
+    ) -> Decision:
+        """What to do after ``cause``, with ``attempts`` calls made, the job ``age_s`` old,
+        on a provider that ``dedupes`` resent requests (or not)."""
+        if isinstance(cause, LeaseBusy):
+            return Requeue(self.queue_delay(cause.seconds), "being sent by another worker")
+        if isinstance(cause, Throttled):  # the fleet's own limit: wait, never fail for it
+            if cause.wait <= self.inline_max_s and cause.waits < MAX_SLOT_WAITS:
+                return RetryNow(cause.wait)
+            return Requeue(self.queue_delay(cause.wait), "waiting for a rate-limit slot")
+        if isinstance(cause, PermanentError) or not isinstance(cause, TransientError):
+            return GiveUp(cause)
+        if cause.in_doubt and not self.may_resend(dedupes=dedupes):
+            said = f"in doubt, not resent ({NOT_RESENT}): {cause.message}"
+            return GiveUp(cause.with_message(said))
+        wait = self.wait(attempts, cause)
+        if self.exhausted(attempts, age_s, wait):
+            return GiveUp(cause)
+        if self.inline(attempts, cause):
+            return RetryNow(wait, resends_in_doubt=cause.in_doubt)
+        return Requeue(self.queue_delay(wait), cause.message, resends_in_doubt=cause.in_doubt)
+
+    def may_resend(self, *, dedupes: bool) -> bool:
+        """The in-doubt rule: whether a request that may have gone through may be made again."""
+        return dedupes or self.in_doubt == InDoubtPolicy.AT_LEAST_ONCE
 
     def _exponential(self, attempts: int) -> float:
         return float(min(self.backoff_max_s, self.backoff_s * 2.0 ** max(0, attempts - 1)))
@@ -69,7 +143,7 @@ class RetryPolicy:
         """A countdown that stays well inside the broker's visibility timeout.
 
         On Redis a countdown is an ETA message held unacked in a worker's memory; one
-        that outlives the visibility timeout is delivered again (kombu#337). A provider
-        hint longer than this is met by waiting again after the next answer.
+        that outlives the visibility timeout is delivered again (kombu#337).
         """
         return max(0.0, min(seconds, self.visibility_timeout_s / 2))
+

@@ -1,4 +1,4 @@
-"""Channel selection (CONTRACT §4): which connected channel, and which identifier, a job uses."""
+"""Channel selection (docs/contract.md#which-channel-is-used): which channel and identifier."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Messaging windows, as data per channel type (CONTRACT §4.5).
+"""Messaging windows, as data per channel type (docs/contract.md#which-channel-is-used).
 
 Meta's channels let a business send free-form messages only for a while after the
 contact's last message. When Herald knows that moment, a send the window forbids fails

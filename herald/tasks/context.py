@@ -1,50 +1,72 @@
-"""The per-process objects a worker builds once.
+"""The worker context: everything a worker process needs to run Herald's tasks.
 
-:func:`sender` builds the :class:`~herald.pipeline.Sender` of this process on first use
-(Redis pool, adapters and their HTTP clients), never per job; a forked pool child builds
-its own.
+Built once per worker process when the process starts (:mod:`herald.worker.lifecycle`),
+from the settings of the app, and reached by the tasks through their base class
+(:class:`herald.tasks.base.HeraldTask`); a forked pool child builds its own. Nothing is
+read from the environment or the configuration files after that: a broken file met at run
+time cannot reach a job. Tests build contexts of their own with other settings.
 """
 
 from __future__ import annotations
 
-import os
-import threading
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from celery import Celery
 from pydantic import ValidationError
 
-from herald.adapters import adapter_class, build_adapters
+from herald.adapters import build_adapters
 from herald.config import Settings, load_channels
 from herald.config.snippets import load_snippets
 from herald.contract.errors import ConfigError
-from herald.core.pipeline import Sender
-from herald.store import connection as connect
+from herald.core.pipeline import Pipeline
 from herald.store.connection import build_store
 from herald.store.ratelimit import DEFAULT_RATE_LIMITS, ChannelRates, RateLimiter
+from herald.store.reaper import SLACK_S, Reaper
+from herald.store.records import DeliveryStore
+
+#: Seconds between kombu's sweeps for messages of dead workers (its default is 100).
+UNACKED_RESTORE_INTERVAL_S = 10
 
 
-def build_sender(settings: Settings) -> Sender:
-    """Everything a worker process needs to send, built from the settings."""
-    channels = load_channels(settings.channels_file)
-    adapters = build_adapters(channels, settings)
-    store = build_store(settings, max_connections=settings.worker_concurrency + 4)
-    limiter = RateLimiter(store.redis, rate_limits(settings))
-    return Sender(
-        settings, channels, adapters, store, load_snippets(settings.snippets_file), limiter
-    )
+@dataclass(frozen=True)
+class WorkerContext:
+    """One worker process's objects: settings, state store, pipeline, limiter, reaper."""
 
+    settings: Settings
+    store: DeliveryStore
+    pipeline: Pipeline
+    limiter: RateLimiter
+    reaper: Reaper
 
-def validate(settings: Settings) -> None:
-    """Check everything a worker reads from its settings, without connecting anywhere;
-    raise :class:`ConfigError` with a message for people."""
-    for channel in load_channels(settings.channels_file).values():
-        adapter_class(channel)
-    rate_limits(settings)
-    load_snippets(settings.snippets_file)
-    try:
-        ZoneInfo(settings.timezone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"HERALD_TIMEZONE: unknown time zone {settings.timezone!r}") from exc
+    @classmethod
+    def build(cls, settings: Settings, app: Celery) -> WorkerContext:
+        """Read and check the configuration once, and build the process's objects from it
+        (no connection is made yet); :class:`ConfigError` says what is unusable."""
+        check_timezone(settings)
+        channels = load_channels(settings.channels_file)
+        adapters = build_adapters(channels, settings)
+        snippets = load_snippets(settings.snippets_file)
+        store = build_store(settings, max_connections=settings.worker_concurrency + 4)
+        limiter = RateLimiter(store.redis, rate_limits(settings))
+        pipeline = Pipeline(settings, channels, adapters, store, snippets, limiter)
+        reaper = Reaper(
+            store,
+            app,
+            queue=settings.queue,
+            # Past the visibility timeout and kombu's restore sweep, a popped message of a
+            # dead worker would be back on the queue and claimed.
+            min_age_s=settings.visibility_timeout_s + 3 * UNACKED_RESTORE_INTERVAL_S,
+            slack_s=SLACK_S,
+        )
+        return cls(settings, store, pipeline, limiter, reaper)
+
+    def close(self) -> None:
+        """Stop the reaper and release the HTTP clients and Redis connections."""
+        self.reaper.stop()
+        for adapter in self.pipeline.adapters.values():
+            adapter.close()
+        self.store.redis.close()
 
 
 def rate_limits(settings: Settings) -> dict[str, ChannelRates]:
@@ -56,28 +78,9 @@ def rate_limits(settings: Settings) -> dict[str, ChannelRates]:
     return {**DEFAULT_RATE_LIMITS, **given}
 
 
-_lock = threading.Lock()
-_sender: Sender | None = None
-_pid: int | None = None
-
-
-def sender() -> Sender:
-    """This process's sender, built on first use."""
-    global _sender, _pid
-    with _lock:
-        if _sender is None or _pid != os.getpid():
-            _sender = build_sender(Settings())
-            _pid = os.getpid()
-        return _sender
-
-
-def reset() -> None:
-    """Forget this process's sender (tests, and settings changes)."""
-    global _sender
-    connect.reset()
-    with _lock:
-        if _sender is not None:
-            for adapter in _sender.adapters.values():
-                adapter.close()
-            _sender.store.redis.close()
-        _sender = None
+def check_timezone(settings: Settings) -> None:
+    """``HERALD_TIMEZONE`` names a time zone this machine knows."""
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"HERALD_TIMEZONE: unknown time zone {settings.timezone!r}") from exc

@@ -10,28 +10,37 @@ from herald.contract.errors import InvalidJob
 from herald.contract.events import utc_stamp
 from herald.contract.job import parse_interaction
 from herald.contract.names import INTERACTION_TASK
-from herald.tasks import context as runtime
+from herald.tasks.base import ContextSlot, HeraldTask
 
 
-def register_record_interaction(app: Celery) -> None:
+def _interaction_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The ``interaction`` however the producer passed it (a malformed call as it came)."""
+    if not args and set(kwargs) == {"interaction"}:
+        return kwargs["interaction"]
+    if len(args) == 1 and not kwargs:
+        return args[0]
+    return {"args": list(args), "kwargs": kwargs}
+
+
+def register_record_interaction(app: Celery, slot: ContextSlot) -> None:
     """Register the interaction task on ``app``."""
 
     @app.task(  # type: ignore[untyped-decorator]
-        name=INTERACTION_TASK, shared=False, acks_late=True, ignore_result=True
+        name=INTERACTION_TASK,
+        base=HeraldTask,
+        slot=slot,
+        shared=False,
+        bind=True,
+        acks_late=True,
+        ignore_result=True,
     )
-    def record_interaction(*args: Any, **kwargs: Any) -> None:
+    def record_interaction(self: HeraldTask, *args: Any, **kwargs: Any) -> None:
         """Record that a contact wrote on a channel (drives last_interacted and windows).
 
         An invalid interaction gets no outcome event: it goes to the dead-letter stream.
         """
-        raw = (
-            kwargs["interaction"]
-            if set(kwargs) == {"interaction"} and not args
-            else (
-                args[0] if len(args) == 1 and not kwargs else {"args": list(args), "kwargs": kwargs}
-            )
-        )
-        store = runtime.sender().store
+        raw = _interaction_argument(args, kwargs)
+        store = self.context.store
         try:
             item = parse_interaction(raw)
         except InvalidJob as exc:

@@ -6,13 +6,13 @@ import logging
 from typing import Any
 
 import redis
-from celery import Celery, Task
+from celery import Celery
 from celery.exceptions import Reject
 
 from herald.contract.errors import ConfigError
 from herald.contract.names import SEND_TASK
-from herald.core.pipeline import RetryLater
-from herald.tasks import context as runtime
+from herald.core.retry import Requeue
+from herald.tasks.base import ContextSlot, HeraldTask
 
 log = logging.getLogger("herald.tasks")
 
@@ -27,11 +27,13 @@ def _job_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return {"__malformed_call__": {"args": list(args), "kwargs": kwargs}}
 
 
-def register_send_message(app: Celery) -> None:
+def register_send_message(app: Celery, slot: ContextSlot) -> None:
     """Register the send task on ``app``."""
 
     @app.task(  # type: ignore[untyped-decorator]
         name=SEND_TASK,
+        base=HeraldTask,
+        slot=slot,
         shared=False,
         bind=True,
         acks_late=True,
@@ -39,12 +41,13 @@ def register_send_message(app: Celery) -> None:
         ignore_result=True,
         max_retries=None,
     )
-    def send_message(self: Task, *args: Any, **kwargs: Any) -> None:
+    def send_message(self: HeraldTask, *args: Any, **kwargs: Any) -> None:
         """Send one message; exactly one outcome event per job_id."""
         try:
-            step = runtime.sender().send(_job_argument(args, kwargs), task_id=self.request.id)
+            pipeline = self.context.pipeline
+            step = pipeline.send(_job_argument(args, kwargs), task_id=self.request.id)
         except ConfigError as exc:
-            # Settings a worker should have refused at start: keep the job, say why loudly.
+            # No context in this process: keep the job, say why loudly.
             log.critical("herald: %s; job left on the queue", exc)
             raise Reject(str(exc), requeue=True) from exc
         except redis.RedisError as exc:
@@ -52,5 +55,5 @@ def register_send_message(app: Celery) -> None:
             # ack it. If even that fails, it stays unacked and returns after the
             # visibility timeout. The job's record makes the next run pick up safely.
             raise Reject(str(exc), requeue=True) from exc
-        if isinstance(step, RetryLater):
-            raise self.retry(countdown=step.countdown, max_retries=None)
+        if isinstance(step, Requeue):
+            raise self.retry(countdown=step.after, max_retries=None)

@@ -151,7 +151,8 @@ class WorkerProcess:
 
 
 def protocol_v2(task: str, kwargs: dict[str, Any], queue: str) -> dict[str, Any]:
-    """A Celery protocol-2 message in kombu's Redis envelope, built by hand (CELERY.md)."""
+    """A Celery protocol-2 message in kombu's Redis envelope, built by hand
+    (docs/contract.md#enqueueing-by-hand-any-language)."""
     task_id = str(uuid.uuid4())
     body = [[], kwargs, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
     return {

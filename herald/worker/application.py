@@ -1,36 +1,32 @@
 """The Celery app: ``celery -A herald.worker worker`` starts a Herald worker.
 
 Configuration is resolved lazily, when Celery first reads it, so importing this module
-starts nothing; the broker comes from ``HERALD_BROKER_URL`` or the embedded Redis.
+starts nothing; the broker comes from ``HERALD_BROKER_URL`` or the embedded Redis. Each
+worker process builds its context from the app's settings when it starts
+(:mod:`herald.worker.lifecycle`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_ready, worker_shutdown
 
 from herald.config import Settings
-from herald.contract.errors import ConfigError
-from herald.store.connection import resolve_urls, state_store
-from herald.store.reaper import SLACK_S, Reaper
-from herald.tasks import context as runtime
+from herald.store.connection import resolve_urls
 from herald.tasks import register_tasks
-
-log = logging.getLogger("herald.worker")
-
-
-#: Seconds between kombu's sweeps for messages of dead workers (its default is 100).
-UNACKED_RESTORE_INTERVAL_S = 10
+from herald.tasks.base import ContextSlot
+from herald.tasks.context import UNACKED_RESTORE_INTERVAL_S
+from herald.worker.lifecycle import Lifecycle
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings, each chosen on purpose (see docs/operations.md)."""
     urls = resolve_urls(settings)
     transport = {
-        # Longer than any retry countdown (clamped to half of it), see herald.retry.
+        # Longer than any retry countdown (clamped to half of it), see herald.core.retry.
         "visibility_timeout": settings.visibility_timeout_s,
         # Sweep for messages of dead workers every 10 s (kombu's default is 100 s).
         "unacked_restore_interval": UNACKED_RESTORE_INTERVAL_S,
@@ -46,7 +42,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": urls.broker,
         "broker_transport_options": transport,
-        # CELERY.md: the setting is read from the app's configuration too.
+        # kombu reads the option from the app's configuration too (docs/operations.md).
         "visibility_timeout": settings.visibility_timeout_s,
         "broker_connection_retry_on_startup": True,  # reconnect rather than die
         "broker_connection_max_retries": None,
@@ -83,11 +79,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def create_app(settings: Settings | None = None) -> Celery:
-    """A Celery app with Herald's tasks; configuration is read on first use."""
+    """A Celery app with Herald's tasks; its settings (``settings``, else the ``HERALD_*``
+    environment) are read on first use, by Celery's configuration and by the worker
+    context that each worker process builds from them."""
     quiet_http_logs()
+    settings_of = functools.cache(lambda: settings or Settings())
     app = Celery("herald", set_as_current=False)
-    app.add_defaults(lambda: celery_config(settings or Settings()))
-    register_tasks(app)
+    app.add_defaults(lambda: celery_config(settings_of()))
+    slot = ContextSlot()
+    register_tasks(app, slot)
+    Lifecycle(app, settings_of, slot).connect()
     return app
 
 
@@ -99,46 +100,3 @@ def quiet_http_logs() -> None:
 
 
 app = create_app()
-
-
-_reapers: list[Reaper] = []
-
-
-@worker_ready.connect  # type: ignore[untyped-decorator]
-def _start_reaper(sender: Any = None, **_: Any) -> None:
-    """Every worker sweeps for jobs the broker lost (see herald.reaper)."""
-    settings = Settings()
-    reaper = Reaper(
-        state_store(),
-        sender.app if sender is not None else app,
-        queue=settings.queue,
-        # Past the visibility timeout and kombu's restore sweep, a popped message of a dead
-        # worker would be back on the queue and claimed.
-        min_age_s=settings.visibility_timeout_s + 3 * UNACKED_RESTORE_INTERVAL_S,
-        slack_s=SLACK_S,
-    )
-    reaper.start()
-    _reapers.append(reaper)
-
-
-@worker_shutdown.connect  # type: ignore[untyped-decorator]
-def _stop_reaper(**_: Any) -> None:
-    while _reapers:
-        _reapers.pop().stop()
-
-
-@worker_init.connect  # type: ignore[untyped-decorator]
-def _check_config(sender: Any = None, **_: Any) -> None:
-    """Refuse to start a worker on unusable settings or channels, with a clear message."""
-    settings = Settings()
-    if not settings.channels_file.exists():
-        log.warning(
-            "herald: no channels file at %s (HERALD_CHANNELS_FILE): every job will fail with "
-            "no_channel or unknown_channel",
-            settings.channels_file,
-        )
-    try:
-        runtime.validate(settings)
-    except ConfigError as exc:
-        log.critical("herald: %s (%s)", exc, settings.channels_file)
-        raise SystemExit(f"herald: {exc} ({settings.channels_file})") from exc

@@ -1,4 +1,4 @@
-"""A local sandbox of Herald's providers, answering exactly as PROVIDERS.md documents.
+"""A local sandbox of Herald's providers, answering as each docs/channels/ page documents.
 
 Used by ``herald demo`` and by the tests: a stdlib HTTP server on 127.0.0.1 (a free port
 by default). Each provider is one module of this package that registers a handler with

@@ -44,7 +44,7 @@ def _signed(secret: str, req: Incoming) -> bool:
 
 
 def _webhook_problem(doc: Any, stamp: str) -> str | None:
-    """What is wrong with a ``message.send`` body (CONTRACT §6), or None."""
+    """What is wrong with a ``message.send`` body (docs/channels/custom.md#the-request), or None."""
     if not isinstance(doc, dict) or set(doc) != {"type", "timestamp", "data"}:
         return "body must be an object with exactly type, timestamp and data"
     if doc["type"] != "message.send":

@@ -98,7 +98,7 @@ class Chaos:
 
     "before" faults happen before the provider processes the request (nothing was sent);
     "after" faults happen once it has (the message went out, but the client cannot know):
-    exactly the in-doubt cases of PROVIDERS.md.
+    exactly the in-doubt cases of docs/delivery.md.
     """
 
     fail_before: float = 0.0  # 503

@@ -1,0 +1,82 @@
+"""A worker's life: its context built when each worker process starts, the reaper run by
+the worker's main process, both ended at shutdown.
+
+Celery's signals are process-wide, so every handler acts only for its own app:
+``worker_init`` (the main process, before any task; the threads, gevent and solo pools run
+tasks there), ``worker_process_init`` (each prefork child, which must not use the parent's
+connections), ``worker_ready`` and ``worker_shutdown``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, current_app
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
+
+from herald.config import Settings
+from herald.contract.errors import ConfigError
+from herald.tasks.base import ContextSlot
+from herald.tasks.context import WorkerContext
+
+log = logging.getLogger("herald.worker")
+
+
+class Lifecycle:
+    """Builds and ends the worker contexts of one app."""
+
+    def __init__(self, app: Celery, settings: Callable[[], Settings], slot: ContextSlot) -> None:
+        self.app = app
+        self.settings = settings
+        self.slot = slot
+
+    def connect(self) -> None:
+        """Hang the handlers on Celery's signals."""
+        worker_init.connect(self._on_worker_init, weak=False)
+        worker_process_init.connect(self._on_process_init, weak=False)
+        worker_ready.connect(self._on_ready, weak=False)
+        worker_shutdown.connect(self._on_shutdown, weak=False)
+
+    def _build(self) -> None:
+        settings = self.settings()
+        try:
+            context = WorkerContext.build(settings, self.app)
+        except ConfigError as exc:
+            # Refuse to start on unusable settings or channels, with a clear message.
+            log.critical("herald: %s (%s)", exc, settings.channels_file)
+            raise SystemExit(f"herald: {exc} ({settings.channels_file})") from exc
+        self.slot.fill(context)
+
+    def _on_worker_init(self, sender: Any = None, **_: Any) -> None:
+        if sender is None or sender.app is not self.app:
+            return
+        settings = self.settings()
+        if not settings.channels_file.exists():
+            log.warning(
+                "herald: no channels file at %s (HERALD_CHANNELS_FILE): every job will fail"
+                " with no_channel or unknown_channel",
+                settings.channels_file,
+            )
+        self._build()
+
+    def _on_process_init(self, **_: Any) -> None:
+        # A prefork child: forked with the parent's context (its sockets are the parent's),
+        # or started afresh with none. The solo pool sends this in the main process too.
+        if current_app._get_current_object() is not self.app or self.slot.held_here():
+            return
+        self.slot.empty()  # the parent's: not closed here, the parent still uses it
+        self._build()
+
+    def _on_ready(self, sender: Any = None, **_: Any) -> None:
+        """The main process sweeps for jobs the broker lost (docs/delivery.md)."""
+        if sender is not None and sender.app is self.app and self.slot.held_here():
+            self.slot.get().reaper.start()
+
+    def _on_shutdown(self, sender: Any = None, **_: Any) -> None:
+        if sender is None or sender.app is not self.app:
+            return
+        context = self.slot.empty()
+        if context is not None:
+            context.close()
