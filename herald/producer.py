@@ -3,7 +3,8 @@
 Producers need none of this: any Celery client can send ``herald.send_message`` with
 ``kwargs={"job": {...}}``. This module validates first, stamps ``enqueued_at``, and records
 the job as *pending* in Redis before publishing it, so that a message the broker loses
-(or a publish that fails) is published again by the reaper (:mod:`herald.reaper`).
+(or a publish that fails) is published again by the reaper (:mod:`herald.store.reaper`;
+docs/delivery.md#the-reaper-jobs-the-broker-lost).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def enqueue(
     """Validate ``job``, stamp ``enqueued_at``, record it as pending, publish it; return
     its job_id (a job without one gets the Celery task id as its job_id).
 
-    Raises :class:`herald.errors.InvalidJob` before anything is recorded or sent.
+    Raises :class:`herald.contract.errors.InvalidJob` before anything is recorded or sent.
     """
     model = job if isinstance(job, SendJob) else parse_job(job)
     payload = model.model_dump(mode="json", exclude_unset=True)

@@ -1,4 +1,5 @@
-"""What the adapter tests share: a job to send, sending it, and failing without leaking secrets.
+"""What the adapter tests share: a job to send, sending it, failing without leaking secrets,
+and the rows of an adapter's error table.
 
 Each test module binds its channel's defaults once, e.g.
 ``outbound = partial(support.outbound, channel_id="tg", recipient="4242")`` and
@@ -11,6 +12,7 @@ import json
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
@@ -124,3 +126,74 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of an adapter's error table: a provider answer and the error it must become.
+
+    The answer is scripted (``status``, ``body``, ``headers``), or, without a ``status``,
+    the sandbox's own answer to the special recipient ``to``.
+    """
+
+    error: type[SendError]
+    provider_code: str
+    status: int | None = None
+    body: Any = ""
+    headers: dict[str, str] | None = None
+    #: How many requests in a row get the scripted answer.
+    times: int = 1
+    to: str | None = None
+    in_doubt: bool = False
+    #: The expected hint (``pytest.approx`` for a computed one).
+    retry_after: Any = None
+    #: The exact message, when the row checks it.
+    message: str | None = None
+
+    @property
+    def id(self) -> str:
+        answer = self.to if self.status is None else str(self.status)
+        return f"{answer}-{self.provider_code}-{self.error.__name__}"
+
+
+def rows(table: Iterable[Row]) -> list[Any]:
+    """``table`` as pytest parameters, each named after its answer and outcome."""
+    return [pytest.param(row, id=row.id) for row in table]
+
+
+def check(row: Row, exc: SendError) -> None:
+    """``exc`` is the row's error: code, provider_code, retryable, in doubt, wait hint."""
+    got = (type(exc), exc.code, exc.provider_code, exc.retryable, exc.in_doubt, exc.retry_after)
+    want = (
+        row.error,
+        row.error.code,
+        row.provider_code,
+        row.error.retryable,
+        row.in_doubt,
+        row.retry_after,
+    )
+    assert got == want
+    if row.message is not None:
+        assert exc.message == row.message
+
+
+def answer_row(
+    sandbox: Sandbox,
+    provider: str,
+    adapter: Adapter,
+    out: Outbound,
+    row: Row,
+    *,
+    secrets: Iterable[str] = (),
+    send: Callable[[Adapter, Outbound], list[str]] = send,
+) -> SendError:
+    """Script the row's answer (if any), send ``out``, and check the error against the row.
+
+    Adapters never retry on their own: one request per scripted answer.
+    """
+    if row.status is not None:
+        sandbox.fail_next(provider, row.status, row.body, headers=row.headers, times=row.times)
+    exc = fail(adapter, out, secrets=secrets, send=send)
+    check(row, exc)
+    assert len([r for r in sandbox.requests if r.provider == provider]) == row.times
+    return exc

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import closing
 from functools import partial
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +24,7 @@ from herald.contract.job import Attachment, CustomPayload, EmailMessage, MediaMe
 from herald.testing.sandbox import Sandbox
 from herald.testing.sandbox.viber import FIRST_MESSAGE_TOKEN
 from tests import adapter_support as support
-from tests.adapter_support import FAMILY, adapter_fixture, sandbox_fixture, send, text
+from tests.adapter_support import FAMILY, Row, adapter_fixture, sandbox_fixture, send, text
 
 TOKEN = "4453b6ac-viber-test-token-e02c5f12"
 USER = "01234567890A="
@@ -34,11 +34,11 @@ HEAD = {"receiver": USER, "min_api_version": 1, "sender": {"name": "Herald Shop"
 sandbox = sandbox_fixture(viber=TOKEN)
 
 
-def make_adapter(base_url: str, token: str = TOKEN) -> ViberAdapter:
+def make_adapter(base_url: str) -> ViberAdapter:
     channel = ViberChannel(
         id="viber",
         type="viber",
-        auth_token=SecretStr(token),
+        auth_token=SecretStr(TOKEN),
         sender_name="Herald Shop",
         base_url=base_url,
     )
@@ -47,7 +47,6 @@ def make_adapter(base_url: str, token: str = TOKEN) -> ViberAdapter:
 
 adapter = adapter_fixture(make_adapter)
 outbound = partial(support.outbound, channel_id="viber", recipient=USER)
-fail = partial(support.fail, secrets=[TOKEN])
 
 
 def token(n: int) -> str:
@@ -161,81 +160,65 @@ def test_limits_are_refused_before_any_request(sandbox: Sandbox, adapter: ViberA
 
 # --- errors -----------------------------------------------------------------------------------
 
-
-def test_wrong_token_is_auth_failed(sandbox: Sandbox) -> None:
-    with closing(make_adapter(sandbox.url, token="not-the-token")) as adapter:
-        exc = fail(adapter, outbound(text()))
-    assert type(exc) is AuthFailed
-    assert exc.provider_code == "2"
-    assert exc.message == "viber send_message: status 2 invalidAuthToken"
-
-
-@pytest.mark.parametrize(
-    ("receiver", "error", "code"),
-    [
-        ("unregistered", RecipientUnavailable, "5"),
-        ("unsubscribed", RecipientUnavailable, "6"),
-        ("flood", RateLimited, "12"),
-    ],
-)
-def test_special_receivers_of_the_sandbox(
-    adapter: ViberAdapter, receiver: str, error: type[SendError], code: str
-) -> None:
-    exc = fail(adapter, outbound(text(), recipient=receiver))
-    assert type(exc) is error
-    assert exc.provider_code == code
-    assert exc.retryable is (error is RateLimited)
-
-
-#: Every Viber status PROVIDERS.md lists (1-24) and an unknown one.
-EXPECTED: dict[int, type[SendError]] = {
+#: Every Viber status docs/channels/viber.md#errors lists (1-24).
+DOCUMENTED: dict[int, type[SendError]] = {
     **{status: InvalidContent for status in (1, 3, 4, *range(7, 12), *range(13, 25))},
     2: AuthFailed,
     5: RecipientUnavailable,
     6: RecipientUnavailable,
     12: RateLimited,
-    99: ProviderUnavailable,
 }
 
 
 def test_the_table_is_the_documented_one() -> None:
-    assert {s: e for s, e in EXPECTED.items() if s not in (12, 99)} == ERRORS
+    assert dict(ERRORS) == DOCUMENTED
 
 
-@pytest.mark.parametrize(("status", "error"), sorted(EXPECTED.items()))
-def test_every_viber_status_maps(
-    sandbox: Sandbox, adapter: ViberAdapter, status: int, error: type[SendError]
-) -> None:
-    sandbox.fail_next("viber", 200, {"status": status, "status_message": f"name{status}"})
-    exc = fail(adapter, outbound(text()))
-    assert type(exc) is error
-    assert exc.provider_code == str(status)
-    assert exc.message == f"viber send_message: status {status} name{status}"
-    assert exc.retryable is (error in (RateLimited, ProviderUnavailable))
-    assert not exc.in_doubt
+def status(code: int, name: str) -> dict[str, Any]:
+    return {"status": code, "status_message": name}
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "error", "in_doubt"),
-    [
-        (500, "<html>oops</html>", ProviderUnavailable, True),
-        (200, "not json", ProviderUnavailable, True),
-        (429, "slow down", RateLimited, False),
-        (404, "no such path", ProviderUnavailable, False),
-    ],
-)
-def test_answers_without_a_status(
-    sandbox: Sandbox,
-    adapter: ViberAdapter,
-    status: int,
-    body: str,
-    error: type[SendError],
-    in_doubt: bool,
-) -> None:
-    sandbox.fail_next("viber", status, body)
-    exc = fail(adapter, outbound(text()))
-    assert type(exc) is error
-    assert (exc.provider_code, exc.in_doubt) == (str(status), in_doubt)
+#: Viber's answers: a status on HTTP 200 (its table), else the HTTP status rule.
+ANSWERS = [
+    Row(AuthFailed, "2", 200, status(2, "invalidAuthToken")),
+    Row(RecipientUnavailable, "5", to="unregistered"),
+    Row(RecipientUnavailable, "6", to="unsubscribed"),
+    Row(RateLimited, "12", to="flood"),
+    Row(
+        InvalidContent,
+        "3",
+        200,
+        status(3, "badData"),
+        message="viber send_message: status 3 badData",
+    ),
+    # An unknown status is an answer: the request was not taken, so it is retried.
+    Row(
+        ProviderUnavailable,
+        "99",
+        200,
+        status(99, "name99"),
+        message="viber send_message: status 99 name99",
+    ),
+    # Without a status: by HTTP status.
+    Row(
+        ProviderUnavailable,
+        "500",
+        500,
+        "<html>oops</html>",
+        in_doubt=True,
+        message="viber send_message: HTTP 500 without a status",
+    ),
+    Row(ProviderUnavailable, "200", 200, "not json", in_doubt=True),
+    Row(RateLimited, "429", 429, "slow down", headers={"Retry-After": "3"}, retry_after=3),
+    Row(InvalidContent, "404", 404, "no such path"),
+    Row(AuthFailed, "401", 401, "unauthorized"),
+]
+
+
+@pytest.mark.parametrize("row", support.rows(ANSWERS))
+def test_viber_answers_become_errors(sandbox: Sandbox, adapter: ViberAdapter, row: Row) -> None:
+    out = outbound(text(), recipient=row.to or USER)
+    support.answer_row(sandbox, "viber", adapter, out, row, secrets=[TOKEN])
 
 
 def test_the_sandbox_always_answers_200_with_a_status(sandbox: Sandbox) -> None:

@@ -10,10 +10,13 @@ Herald above them: no Redis, no Celery, no retry loop.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, cast
+
+from typing_extensions import TypeVar
 
 from herald.adapters.http import ClientPool
+from herald.adapters.masking import Mask, secret_values
 from herald.config import ChannelBase, ChannelConfig, ChannelType
 from herald.contract.errors import ConfigError
 from herald.contract.job import AnyMessage, Workflow
@@ -31,23 +34,32 @@ class Outbound:
     workflow: Workflow | None = None
 
 
-@dataclass(frozen=True)
-class Part:
-    """One provider request of a message: what to send and where in the message it sits."""
-
-    index: int
-    payload: dict[str, Any] = field(default_factory=dict)
-
-
+#: What a part carries, one type per adapter; a bare ``Part`` is a part of any adapter.
+P = TypeVar("P", default=Any)
 C = TypeVar("C", bound=ChannelBase)
 
 
-class Adapter(ABC, Generic[C]):
-    """A provider client for one configured channel of type ``C``.
+@dataclass(frozen=True)
+class Part(Generic[P]):
+    """One provider request of a message: where in the message it sits, and what to send."""
+
+    index: int
+    payload: P
+
+
+@dataclass(frozen=True)
+class JsonBody:
+    """A part that is one JSON request body, as planned (LINE, Meta, SendGrid's raw payload)."""
+
+    body: dict[str, Any]
+
+
+class Adapter(ABC, Generic[C, P]):
+    """A provider client for one configured channel of type ``C``, sending parts of ``P``.
 
     Subclasses set :attr:`channel_type` and :attr:`config_type`, read what they need from
     the channel in :meth:`setup`, and implement :meth:`plan` and :meth:`send_part`;
-    :meth:`send_part` raises a :class:`herald.errors.SendError` subclass on failure.
+    :meth:`send_part` raises a :class:`herald.contract.errors.SendError` on failure.
     """
 
     channel_type: ClassVar[ChannelType]
@@ -60,7 +72,13 @@ class Adapter(ABC, Generic[C]):
             raise ConfigError(f"channel {channel.id} is not a {self.channel_type} channel")
         self.channel: C = cast(C, channel)
         self.http = http
+        #: Hides the channel's secrets in every error text built from a provider's answer.
+        self.mask = Mask.of(self.secrets())
         self.setup(self.channel)
+
+    def secrets(self) -> list[str]:
+        """What no error text may show: every ``SecretStr`` of the channel."""
+        return secret_values(self.channel)
 
     def setup(self, channel: C) -> None:
         """Read what the adapter needs from its channel (raise ``ConfigError`` if unusable)."""
@@ -70,11 +88,11 @@ class Adapter(ABC, Generic[C]):
         return (self.channel.base_url or default_base).rstrip("/") + path
 
     @abstractmethod
-    def plan(self, out: Outbound) -> list[Part]:
+    def plan(self, out: Outbound) -> list[Part[P]]:
         """Split a message into provider requests; raise ``InvalidContent`` on a broken limit."""
 
     @abstractmethod
-    def send_part(self, out: Outbound, part: Part) -> list[str]:
+    def send_part(self, out: Outbound, part: Part[P]) -> list[str]:
         """Send one part; return the provider message ids it produced."""
 
     def close(self) -> None:
@@ -82,5 +100,5 @@ class Adapter(ABC, Generic[C]):
         self.http.close()
 
 
-#: An adapter of any channel type, for code that handles them all alike.
-AnyAdapter = Adapter[Any]
+#: An adapter of any channel and payload, for code that handles them all alike.
+AnyAdapter = Adapter[Any, Any]

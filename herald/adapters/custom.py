@@ -1,4 +1,4 @@
-"""Custom channel adapter: a Standard Webhooks ``message.send`` POST (CONTRACT §6).
+"""Custom channel adapter: a Standard Webhooks ``message.send`` POST (docs/channels/custom.md).
 
 The body is serialised once and signed over exactly those bytes; ``webhook-id``
 is the job id, so the receiver can drop a resend. The timestamp is taken when
@@ -12,25 +12,24 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from httpx import Response
 
+from herald.adapters.answers import Answer, ErrorTable, classify, json_object, retry_after
 from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import json_or_none, retry_after
+from herald.adapters.http import json_bytes
 from herald.config import ChannelType, CustomChannel
-from herald.contract.errors import (
-    AuthFailed,
-    InvalidContent,
-    ProviderUnavailable,
-    RateLimited,
-    SendError,
-)
+from herald.contract.errors import AuthFailed
 
 WHAT = "custom webhook"
+#: The receiver has no codes of its own: the status rule of :mod:`herald.adapters.answers`
+#: is the whole table (401/403, 429, other 4xx, 5xx).
+ERRORS: ErrorTable = {}
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -56,7 +55,14 @@ def target_url(url: str, base_url: str | None) -> str:
     return urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
 
 
-class CustomAdapter(Adapter[CustomChannel]):
+@dataclass(frozen=True)
+class WebhookData:
+    """A part: the ``data`` of the ``message.send`` document (the rest is stamped at send)."""
+
+    data: dict[str, Any]
+
+
+class CustomAdapter(Adapter[CustomChannel, WebhookData]):
     """Posts each message, signed, to the channel's webhook."""
 
     channel_type = ChannelType.CUSTOM
@@ -67,7 +73,12 @@ class CustomAdapter(Adapter[CustomChannel]):
         self._url = target_url(channel.url, channel.base_url)
         self._secret = channel.secret
 
-    def plan(self, out: Outbound) -> list[Part]:
+    def secrets(self) -> list[str]:
+        # A receiver may echo the key alone, without its whsec_ prefix.
+        key = self.channel.secret.get_secret_value().removeprefix("whsec_")
+        return [*super().secrets(), key]
+
+    def plan(self, out: Outbound) -> list[Part[WebhookData]]:
         data = {
             "job_id": out.job_id,
             "workflow": out.workflow.model_dump(mode="json") if out.workflow else None,
@@ -76,43 +87,29 @@ class CustomAdapter(Adapter[CustomChannel]):
             "recipient": out.recipient,
             "message": out.message.model_dump(mode="json", exclude_none=True),
         }
-        return [Part(0, {"data": data})]
+        return [Part(0, WebhookData(data))]
 
-    def send_part(self, out: Outbound, part: Part) -> list[str]:
+    def send_part(self, out: Outbound, part: Part[WebhookData]) -> list[str]:
         stamp = int(time.time())
         instant = datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        doc = {"type": "message.send", "timestamp": instant, "data": part.payload["data"]}
-        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-        secret = self._secret.get_secret_value()
+        body = json_bytes({"type": "message.send", "timestamp": instant, "data": part.payload.data})
         headers = {
             "webhook-id": out.job_id,
             "webhook-timestamp": str(stamp),
-            "webhook-signature": sign(secret, out.job_id, stamp, body),
+            "webhook-signature": sign(self._secret.get_secret_value(), out.job_id, stamp, body),
             "content-type": "application/json",
         }
         response = self.http.request("POST", self._url, what=WHAT, content=body, headers=headers)
         if response.is_success:
-            answer = json_or_none(response)
-            found = answer.get("message_id", answer.get("id")) if isinstance(answer, dict) else None
+            answer = json_object(response)
+            found = answer.get("message_id", answer.get("id"))
             return [] if found is None else [str(found)]
-        raise _error(response, secret)
+        raise classify(read(response), ERRORS, WHAT, mask=self.mask)
 
 
-def _error(response: Response, secret: str) -> SendError:
-    """The Herald error for a non-2xx answer: 401/403, 429, other 4xx, 5xx."""
-    status = response.status_code
-    answer = json_or_none(response)
-    said = (answer.get("error") or answer.get("message")) if isinstance(answer, dict) else None
-    message = f"{WHAT}: HTTP {status}" + (f": {str(said)[:200]}" if said else "")
-    key = secret.removeprefix("whsec_")
-    if key:  # a receiver echoing the secret must not leak it into events and logs
-        message = message.replace(key, "****")
-    code = str(status)
-    if status in (401, 403):
-        return AuthFailed(message, provider_code=code)
-    if status == 429:
-        return RateLimited(message, provider_code=code, retry_after=retry_after(response))
-    if 400 <= status < 500:
-        return InvalidContent(message, provider_code=code)
-    # 5xx may have been processed; 1xx/3xx were not (redirects are not followed).
-    return ProviderUnavailable(message, provider_code=code, in_doubt=status >= 500)
+def read(response: Response) -> Answer:
+    """A receiver's answer: its JSON ``error`` (or ``message``) field, if any."""
+    answer = json_object(response)
+    said = answer.get("error") or answer.get("message")
+    text = f"HTTP {response.status_code}: {said}" if said else ""
+    return Answer(response.status_code, text=text, retry_after=retry_after(response))

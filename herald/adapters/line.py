@@ -3,7 +3,7 @@
 Every part carries an ``X-Line-Retry-Key`` derived from the job id and the part's
 index, so a retry or a redelivered job reuses the key and LINE sends at most once;
 a 409 "The retry key is already accepted" is therefore a success. Limits are checked
-before any request and never truncated.
+before any request and never truncated (docs/channels/line.md#errors).
 """
 
 from __future__ import annotations
@@ -13,24 +13,27 @@ from typing import Any, ClassVar
 
 from httpx import Response
 
-from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import json_or_none, retry_after
+from herald.adapters.answers import Answer, classify, json_object, retry_after, table
+from herald.adapters.base import Adapter, JsonBody, Outbound, Part
+from herald.adapters.limits import Units, check_length
 from herald.config import ChannelType, LineChannel
-from herald.contract.errors import (
-    AuthFailed,
-    InvalidContent,
-    ProviderUnavailable,
-    QuotaExceeded,
-    RateLimited,
-    RecipientUnavailable,
-    SendError,
-)
+from herald.contract.errors import InvalidContent, QuotaExceeded, RecipientUnavailable
 from herald.contract.job import Attachment, CustomPayload, MediaMessage, QuickReply, TextMessage
 
 API_URL = "https://api.line.me"
 WHAT = "line push"
 ALREADY_ACCEPTED = "The retry key is already accepted"
 MONTHLY_LIMIT = "You have reached your monthly limit."
+#: Keys the answer reader derives from LINE's body (LINE has no codes beyond HTTP).
+ABOUT_TO = "recipient is `to`"
+MONTHLY = "monthly limit"
+
+#: LINE answer -> Herald error; everything else follows the status rule of
+#: :mod:`herald.adapters.answers` (401/403, 429, other 4xx, 5xx).
+ERRORS = table(
+    (RecipientUnavailable, [ABOUT_TO]),  # a 400 about the recipient, not the messages
+    (QuotaExceeded, [MONTHLY]),  # a 429 that is the monthly quota: waiting cannot help
+)
 
 
 def retry_key(job_id: str, index: int) -> str:
@@ -38,12 +41,7 @@ def retry_key(job_id: str, index: int) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{job_id}:{index}"))
 
 
-def utf16_len(text: str) -> int:
-    """Length in UTF-16 code units, as LINE (a Java service) counts characters."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-class LineAdapter(Adapter[LineChannel]):
+class LineAdapter(Adapter[LineChannel, JsonBody]):
     """Pushes texts, quick-reply menus, images and raw payloads to a LINE user."""
 
     channel_type = ChannelType.LINE
@@ -61,23 +59,23 @@ class LineAdapter(Adapter[LineChannel]):
         self._url = self.endpoint(API_URL, "/v2/bot/message/push")
         self._token = channel.channel_access_token
 
-    def plan(self, out: Outbound) -> list[Part]:
+    def plan(self, out: Outbound) -> list[Part[JsonBody]]:
         msg = out.message
         if isinstance(msg, TextMessage):
             text: dict[str, Any] = {"type": "text", "text": self._limit(msg.text, "text")}
             if msg.quick_replies:
                 text["quickReply"] = {"items": self._quick_replies(msg.quick_replies)}
-            return [Part(0, {"body": {"to": out.recipient, "messages": [text]}})]
+            return [Part(0, JsonBody({"to": out.recipient, "messages": [text]}))]
         if isinstance(msg, MediaMessage):
             messages = [m for item in msg.attachments for m in self._media(item)]
             size = self.messages_max
             chunks = [messages[i : i + size] for i in range(0, len(messages), size)]
             return [
-                Part(n, {"body": {"to": out.recipient, "messages": chunk}})
+                Part(n, JsonBody({"to": out.recipient, "messages": chunk}))
                 for n, chunk in enumerate(chunks)
             ]
         if isinstance(msg, CustomPayload):
-            return [Part(0, {"body": self._custom(out.recipient, msg.payload)})]
+            return [Part(0, JsonBody(self._custom(out.recipient, msg.payload)))]
         raise InvalidContent(f"line cannot send {msg.type}")
 
     def _quick_replies(self, replies: list[QuickReply]) -> list[dict[str, Any]]:
@@ -126,23 +124,19 @@ class LineAdapter(Adapter[LineChannel]):
         return body
 
     def _limit(self, text: str, what: str, limit: int | None = None) -> str:
-        limit = limit or self.text_max
-        size = utf16_len(text)
-        if size > limit:
-            raise InvalidContent(f"line {what} is {size} characters; the limit is {limit}")
-        return text
+        """LINE (a Java service) counts characters in UTF-16 code units."""
+        return check_length(text, limit or self.text_max, f"line {what}", units=Units.UTF16)
 
-    def send_part(self, out: Outbound, part: Part) -> list[str]:
+    def send_part(self, out: Outbound, part: Part[JsonBody]) -> list[str]:
         token = self._token.get_secret_value()
         headers = {
             "authorization": f"Bearer {token}",
             "x-line-retry-key": retry_key(out.job_id, part.index),
         }
         response = self.http.request(
-            "POST", self._url, what=WHAT, json=part.payload["body"], headers=headers
+            "POST", self._url, what=WHAT, json=part.payload.body, headers=headers
         )
-        data = json_or_none(response)
-        data = data if isinstance(data, dict) else {}
+        data = json_object(response)
         if response.is_success and isinstance(data.get("sentMessages"), list):
             return _ids(data)
         if response.status_code == 409 and data.get("message") == ALREADY_ACCEPTED:
@@ -150,7 +144,7 @@ class LineAdapter(Adapter[LineChannel]):
             # the request id LINE accepted.
             accepted = response.headers.get("x-line-accepted-request-id")
             return _ids(data) or ([accepted] if accepted else [])
-        raise _error(response, data, token)
+        raise classify(read(response, data), ERRORS, WHAT, mask=self.mask)
 
 
 def _ids(data: dict[str, Any]) -> list[str]:
@@ -169,24 +163,16 @@ def _about_to(data: dict[str, Any]) -> bool:
     return str(data.get("message", "")).startswith("The property, 'to',")
 
 
-def _error(response: Response, data: dict[str, Any], token: str) -> SendError:
-    """The Herald error for a failed LINE answer (PROVIDERS.md table)."""
+def read(response: Response, data: dict[str, Any]) -> Answer:
+    """LINE's ``{"message", "details": [{"message", "property"}]}`` as an :class:`Answer`."""
     status = response.status_code
-    said = str(data.get("message") or f"HTTP {status}")
+    text = str(data.get("message") or f"HTTP {status}")
     details = data.get("details")
     if isinstance(details, list) and details and isinstance(details[0], dict):
-        said += f" ({details[0].get('property')}: {details[0].get('message')})"
-    message = f"{WHAT}: {said}".replace(token, "****")
-    code = str(status)
-    if status in (401, 403):
-        return AuthFailed(message, provider_code=code)
+        text += f" ({details[0].get('property')}: {details[0].get('message')})"
+    keys: tuple[str, ...] = ()
     if status == 400 and _about_to(data):
-        return RecipientUnavailable(message, provider_code=code)
-    if status == 429 and data.get("message") == MONTHLY_LIMIT:
-        return QuotaExceeded(message, provider_code=code)
-    if status == 429:
-        return RateLimited(message, provider_code=code, retry_after=retry_after(response))
-    if 400 <= status < 500:  # 400 (not about ``to``), 410, 413, 415, and the rest
-        return InvalidContent(message, provider_code=code)
-    # 5xx may have been processed (a retry reuses the key); 2xx without ids too.
-    return ProviderUnavailable(message, provider_code=code, in_doubt=status >= 500 or status < 300)
+        keys = (ABOUT_TO,)
+    elif status == 429 and data.get("message") == MONTHLY_LIMIT:
+        keys = (MONTHLY,)
+    return Answer(status, keys=keys, text=text, retry_after=retry_after(response))

@@ -3,37 +3,51 @@
 A text is one ``sendMessage``; media is one send per attachment, in order.
 Limits are checked before any request and never truncated. The token sits in
 the URL path, so errors are built from the method name and Telegram's own
-``description`` only, never from the URL.
+``description`` only, never from the URL (docs/channels/telegram.md#errors).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from httpx import Response
 
+from herald.adapters.answers import Answer, classify, json_object, retry_after, table
 from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import json_or_none, retry_after
+from herald.adapters.limits import Units, check_length
 from herald.config import ChannelType, TelegramChannel
 from herald.contract.errors import (
     AuthFailed,
     InvalidContent,
     ProviderUnavailable,
-    RateLimited,
     RecipientUnavailable,
-    SendError,
 )
 from herald.contract.job import CustomPayload, MediaMessage, TextMessage
 
 API_URL = "https://api.telegram.org"
+#: Keys the answer reader derives from a 400's body.
+CHAT_NOT_FOUND = "chat not found"
+MIGRATED = "migrated"
+
+#: Telegram ``error_code`` (the HTTP status when the body has none) -> Herald error; other
+#: 400s, 429 and 5xx follow the status rule of :mod:`herald.adapters.answers`.
+ERRORS = table(
+    (AuthFailed, [401, 404]),  # Telegram answers 404 to a token that names no bot
+    (RecipientUnavailable, [403, CHAT_NOT_FOUND]),
+    (ProviderUnavailable, [MIGRATED]),  # moved again while following a move: try later
+)
 
 
-def utf16_len(text: str) -> int:
-    """Length in UTF-16 code units, as Telegram counts it."""
-    return len(text.encode("utf-16-le")) // 2
+@dataclass(frozen=True)
+class TelegramCall:
+    """A part: one Bot API method and its JSON parameters."""
+
+    method: str
+    body: dict[str, Any]
 
 
-class TelegramAdapter(Adapter[TelegramChannel]):
+class TelegramAdapter(Adapter[TelegramChannel, TelegramCall]):
     """Sends texts, quick-reply menus, media and raw payloads through a Telegram bot."""
 
     channel_type = ChannelType.TELEGRAM
@@ -53,10 +67,10 @@ class TelegramAdapter(Adapter[TelegramChannel]):
         self._base = self.endpoint(API_URL, "")
         self._token = channel.bot_token
 
-    def plan(self, out: Outbound) -> list[Part]:
+    def plan(self, out: Outbound) -> list[Part[TelegramCall]]:
         msg = out.message
         if isinstance(msg, TextMessage):
-            return [Part(0, {"method": "sendMessage", "body": self._text(out.recipient, msg)})]
+            return [Part(0, TelegramCall("sendMessage", self._text(out.recipient, msg)))]
         if isinstance(msg, MediaMessage):
             parts = []
             for index, item in enumerate(msg.attachments):
@@ -64,89 +78,78 @@ class TelegramAdapter(Adapter[TelegramChannel]):
                 body: dict[str, Any] = {"chat_id": out.recipient, field: item.url}
                 if item.caption is not None:
                     body["caption"] = self._limit(item.caption, self.caption_max, "caption")
-                parts.append(Part(index, {"method": method, "body": body}))
+                parts.append(Part(index, TelegramCall(method, body)))
             return parts
         if isinstance(msg, CustomPayload):
             body = {**msg.payload, "chat_id": out.recipient}
             if isinstance(body.get("text"), str):
                 self._limit(body["text"], self.text_max, "text")
-            return [Part(0, {"method": "sendMessage", "body": body})]
+            return [Part(0, TelegramCall("sendMessage", body))]
         raise InvalidContent(f"telegram cannot send {msg.type}")
 
     def _text(self, chat_id: str, msg: TextMessage) -> dict[str, Any]:
-        body: dict[str, Any] = {"chat_id": chat_id, "text": self._limit(msg.text, self.text_max)}
+        text = self._limit(msg.text, self.text_max, "text")
+        body: dict[str, Any] = {"chat_id": chat_id, "text": text}
         if msg.quick_replies:
             rows = []
             for reply in msg.quick_replies:
-                data = reply.payload or reply.title
-                size = len(data.encode())
-                if size > self.callback_data_max:
-                    raise InvalidContent(
-                        f"telegram quick reply callback_data is {size} bytes;"
-                        f" the limit is {self.callback_data_max}"
-                    )
+                data = check_length(
+                    reply.payload or reply.title,
+                    self.callback_data_max,
+                    "telegram quick reply callback_data",
+                    units=Units.BYTES,
+                )
                 rows.append([{"text": reply.title, "callback_data": data}])
             body["reply_markup"] = {"inline_keyboard": rows}
         return body
 
     @staticmethod
-    def _limit(text: str, limit: int, what: str = "text") -> str:
-        size = utf16_len(text)
-        if size > limit:
-            raise InvalidContent(
-                f"telegram {what} is {size} UTF-16 code units; the limit is {limit}"
-            )
-        return text
+    def _limit(text: str, limit: int, what: str) -> str:
+        """Telegram counts in UTF-16 code units."""
+        return check_length(text, limit, f"telegram {what}", units=Units.UTF16)
 
-    def send_part(self, out: Outbound, part: Part) -> list[str]:
-        return self._send(part.payload["method"], dict(part.payload["body"]), follow=True)
+    def send_part(self, out: Outbound, part: Part[TelegramCall]) -> list[str]:
+        return self._send(part.payload, follow=True)
 
-    def _send(self, method: str, body: dict[str, Any], *, follow: bool) -> list[str]:
-        token = self._token.get_secret_value()
-        what = f"telegram {method}"
-        url = f"{self._base}/bot{token}/{method}"
-        response = self.http.request("POST", url, what=what, json=body)
-        data = json_or_none(response)
-        data = data if isinstance(data, dict) else {}
-        if response.is_success and data.get("ok") is True and isinstance(data.get("result"), dict):
-            result = data["result"]
+    def _send(self, call: TelegramCall, *, follow: bool) -> list[str]:
+        what = f"telegram {call.method}"
+        url = f"{self._base}/bot{self._token.get_secret_value()}/{call.method}"
+        response = self.http.request("POST", url, what=what, json=call.body)
+        data = json_object(response)
+        result = data.get("result")
+        if response.is_success and data.get("ok") is True and isinstance(result, dict):
             chat = result.get("chat")
-            chat_id = chat.get("id") if isinstance(chat, dict) else body["chat_id"]
+            chat_id = chat.get("id") if isinstance(chat, dict) else call.body["chat_id"]
             return [f"{chat_id}:{result.get('message_id')}"]
-        params = data.get("parameters")
-        params = params if isinstance(params, dict) else {}
-        moved = params.get("migrate_to_chat_id")
+        moved = _parameters(data).get("migrate_to_chat_id")
         if moved is not None and follow:
             # The group became a supergroup: the same send, once, to its new id.
-            return self._send(method, {**body, "chat_id": moved}, follow=False)
-        description = str(data.get("description") or f"HTTP {response.status_code}")
-        raise _error(what, response, data, description.replace(token, "<token>"))
+            return self._send(replace(call, body={**call.body, "chat_id": moved}), follow=False)
+        raise classify(read(response, data), ERRORS, what, mask=self.mask)
 
 
-def _error(what: str, response: Response, data: dict[str, Any], description: str) -> SendError:
-    """The Herald error for a failed Telegram answer (PROVIDERS.md table)."""
-    status = response.status_code
-    code = data.get("error_code")
-    code = code if isinstance(code, int) else status
-    message = f"{what}: {description}"
-    provider_code = str(code)
+def _parameters(data: dict[str, Any]) -> dict[str, Any]:
     params = data.get("parameters")
-    wait = params.get("retry_after") if isinstance(params, dict) else None
-    if code in (401, 404):  # Telegram answers 404 to a token that names no bot
-        return AuthFailed(message, provider_code=provider_code)
-    if code == 403 or (code == 400 and description.startswith("Bad Request: chat not found")):
-        return RecipientUnavailable(message, provider_code=provider_code)
-    if code == 400 and isinstance(params, dict) and "migrate_to_chat_id" in params:
-        # A second move while following the first: not processed, try again later.
-        return ProviderUnavailable(message, provider_code=provider_code)
-    if code == 400:
-        return InvalidContent(message, provider_code=provider_code)
-    if code == 429:
-        seconds = float(wait) if isinstance(wait, int | float) else retry_after(response)
-        return RateLimited(message, provider_code=provider_code, retry_after=seconds)
-    if code >= 500 or status >= 500:
-        return ProviderUnavailable(message, provider_code=provider_code, in_doubt=True)
-    if 400 <= code < 500:  # a refusal Telegram does not document: retrying cannot help
-        return InvalidContent(message, provider_code=provider_code)
-    # 2xx without a result, redirects, other 4xx: unexpected; a 2xx may have been sent.
-    return ProviderUnavailable(message, provider_code=provider_code, in_doubt=status < 300)
+    return params if isinstance(params, dict) else {}
+
+
+def read(response: Response, data: dict[str, Any]) -> Answer:
+    """Telegram's ``{"error_code", "description", "parameters"}`` as an :class:`Answer`."""
+    error_code = data.get("error_code")
+    own = error_code if isinstance(error_code, int) else None
+    code = response.status_code if own is None else own
+    description = str(data.get("description") or "")
+    params = _parameters(data)
+    keys: list[int | str] = []
+    if code == 400 and description.startswith(f"Bad Request: {CHAT_NOT_FOUND}"):
+        keys.append(CHAT_NOT_FOUND)
+    if code == 400 and "migrate_to_chat_id" in params:
+        keys.append(MIGRATED)
+    wait = params.get("retry_after")
+    return Answer(
+        response.status_code,
+        keys=(*keys, code),
+        provider_code=None if own is None else str(own),
+        text=description,
+        retry_after=float(wait) if isinstance(wait, int | float) else retry_after(response),
+    )

@@ -4,27 +4,27 @@ Form-encoded, HTTP Basic (account sid : auth token) passed per request. A text i
 one SMS (quick replies become a numbered menu appended to the body); a media
 message is one MMS carrying every ``MediaUrl`` with the captions joined into
 ``Body``. Limits are checked before any request and never truncated. Twilio has no
-idempotency key: a 5xx or read timeout is in doubt.
+idempotency key: a 5xx or read timeout is in doubt (docs/channels/twilio_sms.md#errors).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from httpx import Response
 
+from herald.adapters.answers import Answer, classify, json_object, retry_after, table
 from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import json_or_none, retry_after
+from herald.adapters.limits import check_length
 from herald.config import ChannelType, TwilioSmsChannel
 from herald.contract.errors import (
     AuthFailed,
     ConfigError,
     InvalidContent,
-    PermanentError,
     ProviderUnavailable,
     RateLimited,
     RecipientUnavailable,
-    SendError,
     WindowClosed,
 )
 from herald.contract.job import CustomPayload, MediaMessage, QuickReply, TextMessage
@@ -32,23 +32,26 @@ from herald.contract.job import CustomPayload, MediaMessage, QuickReply, TextMes
 API_URL = "https://api.twilio.com"
 WHAT = "twilio_sms"
 
-#: Twilio error code -> Herald error (PROVIDERS.md); 20429 and 20500 are handled as transient.
-ERRORS: dict[int, type[PermanentError]] = {
-    20003: AuthFailed,
-    21211: RecipientUnavailable,
-    21408: RecipientUnavailable,
-    21606: RecipientUnavailable,
-    21608: RecipientUnavailable,
-    21610: RecipientUnavailable,
-    21614: RecipientUnavailable,
-    21635: RecipientUnavailable,
-    21617: InvalidContent,
-    63016: WindowClosed,
-}
-RATE_CODE = 20429
-SERVER_CODE = 20500
+#: Twilio error ``code`` -> Herald error; other answers follow the shared status rule of
+#: :mod:`herald.adapters.answers`. Since the copies were unified, a 403 without a known
+#: code is auth_failed (it was invalid_content), as on every channel.
+ERRORS = table(
+    (AuthFailed, [20003]),
+    (RecipientUnavailable, [21211, 21408, 21606, 21608, 21610, 21614, 21635]),
+    (InvalidContent, [21617]),
+    (WindowClosed, [63016]),
+    (RateLimited, [20429]),
+    (ProviderUnavailable, [20500]),  # on a 5xx, in doubt: SMS has no idempotency key
+)
 
 Form = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class TwilioForm:
+    """A part: the form fields of one Messages request, in order (a field may repeat)."""
+
+    fields: tuple[tuple[str, str], ...]
 
 
 def menu(replies: list[QuickReply]) -> str:
@@ -56,7 +59,7 @@ def menu(replies: list[QuickReply]) -> str:
     return "\n".join(f"{n}. {reply.title}" for n, reply in enumerate(replies, start=1))
 
 
-class TwilioSmsAdapter(Adapter[TwilioSmsChannel]):
+class TwilioSmsAdapter(Adapter[TwilioSmsChannel, TwilioForm]):
     """Sends SMS and MMS through a Twilio account (a number or a messaging service)."""
 
     channel_type = ChannelType.TWILIO_SMS
@@ -81,7 +84,7 @@ class TwilioSmsAdapter(Adapter[TwilioSmsChannel]):
             else [("From", channel.from_number or "")]
         )
 
-    def plan(self, out: Outbound) -> list[Part]:
+    def plan(self, out: Outbound) -> list[Part[TwilioForm]]:
         msg = out.message
         form: Form = [("To", out.recipient), *self._sender]
         if isinstance(msg, TextMessage):
@@ -101,7 +104,7 @@ class TwilioSmsAdapter(Adapter[TwilioSmsChannel]):
             form = self._merged(form, msg.payload)
         else:
             raise InvalidContent(f"twilio_sms cannot send {msg.type}")
-        return [Part(0, {"form": form})]
+        return [Part(0, TwilioForm(tuple(form)))]
 
     def _merged(self, form: Form, payload: dict[str, Any]) -> Form:
         """The payload's fields over ours (lists repeat a field); ``To`` stays the recipient."""
@@ -120,23 +123,16 @@ class TwilioSmsAdapter(Adapter[TwilioSmsChannel]):
         return merged
 
     def _limit(self, body: str) -> str:
-        if len(body) > self.body_max:
-            raise InvalidContent(
-                f"twilio_sms Body is {len(body)} characters; the limit is {self.body_max}"
-            )
-        return body
+        return check_length(body, self.body_max, "twilio_sms Body")
 
-    def send_part(self, out: Outbound, part: Part) -> list[str]:
-        token = self._token.get_secret_value()
-        form = [(str(name), str(value)) for name, value in part.payload["form"]]
-        response = self.http.request(
-            "POST", self._url, what=WHAT, data=_fields(form), auth=(self._sid, token)
-        )
-        data = json_or_none(response)
-        data = data if isinstance(data, dict) else {}
-        if response.is_success and isinstance(data.get("sid"), str):
-            return [data["sid"]]
-        raise _error(response, data, token)
+    def send_part(self, out: Outbound, part: Part[TwilioForm]) -> list[str]:
+        auth = (self._sid, self._token.get_secret_value())
+        data = _fields(part.payload.fields)
+        response = self.http.request("POST", self._url, what=WHAT, data=data, auth=auth)
+        answer = json_object(response)
+        if response.is_success and isinstance(answer.get("sid"), str):
+            return [answer["sid"]]
+        raise classify(read(response, answer), ERRORS, WHAT, mask=self.mask)
 
 
 def _scalar(name: str, value: Any) -> str:
@@ -148,7 +144,7 @@ def _scalar(name: str, value: Any) -> str:
     raise InvalidContent(f"twilio_sms custom_payload field {name} is not a text or number")
 
 
-def _fields(form: Form) -> dict[str, str | list[str]]:
+def _fields(form: tuple[tuple[str, str], ...]) -> dict[str, str | list[str]]:
     """httpx form data: a repeated field becomes a list, order kept."""
     fields: dict[str, str | list[str]] = {}
     for name, value in form:
@@ -160,24 +156,14 @@ def _fields(form: Form) -> dict[str, str | list[str]]:
     return fields
 
 
-def _error(response: Response, data: dict[str, Any], token: str) -> SendError:
-    """The Herald error for a failed Twilio answer (PROVIDERS.md table)."""
-    status = response.status_code
+def read(response: Response, data: dict[str, Any]) -> Answer:
+    """Twilio's ``{"code", "message", "more_info", "status"}`` as an :class:`Answer`."""
     code = data.get("code")
-    code = code if isinstance(code, int) else status
-    said = str(data.get("message") or f"HTTP {status}")
-    message = f"{WHAT}: {said}".replace(token, "****") if token else f"{WHAT}: {said}"
-    provider_code = str(code)
-    if code in ERRORS:
-        return ERRORS[code](message, provider_code=provider_code)
-    if code == RATE_CODE or status == 429:
-        return RateLimited(message, provider_code=provider_code, retry_after=retry_after(response))
-    if code == SERVER_CODE or status >= 500:
-        # SMS is not idempotent: the message may have gone out.
-        return ProviderUnavailable(message, provider_code=provider_code, in_doubt=True)
-    if status == 401:
-        return AuthFailed(message, provider_code=provider_code)
-    if 400 <= status < 500:
-        return InvalidContent(message, provider_code=provider_code)
-    # A 2xx without a sid (may have been sent), or a redirect (not followed, not sent).
-    return ProviderUnavailable(message, provider_code=provider_code, in_doubt=status < 300)
+    own = code if isinstance(code, int) else None
+    return Answer(
+        response.status_code,
+        keys=() if own is None else (own,),
+        provider_code=None if own is None else str(own),
+        text=str(data.get("message") or ""),
+        retry_after=retry_after(response),
+    )

@@ -1,51 +1,54 @@
 """Viber REST Bot API adapter: ``POST {base}/pa/send_message`` with one JSON message.
 
-Viber answers HTTP 200 even on errors: the outcome is the body's ``status``. Media is
-one message per attachment (a caption follows its picture as a text message, since
-PROVIDERS.md gives no picture-caption limit). Each body is encoded once in ``plan``,
-checked against Viber's 30 KB limit and sent as those exact bytes.
+Viber answers HTTP 200 even on errors: the outcome is the body's ``status``
+(docs/channels/viber.md#errors). Media is one message per attachment (a caption follows
+its picture as a text message: Viber documents no limit for a picture's own text). Each
+body is encoded once in ``plan``, checked against Viber's 30 KB limit and sent as those
+exact bytes.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from httpx import Response
 
+from herald.adapters.answers import Answer, classify, json_object, retry_after, table
 from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import json_or_none, retry_after
+from herald.adapters.http import json_bytes
+from herald.adapters.limits import check_length
 from herald.config import ChannelType, ViberChannel
-from herald.contract.errors import (
-    AuthFailed,
-    InvalidContent,
-    PermanentError,
-    ProviderUnavailable,
-    RateLimited,
-    RecipientUnavailable,
-    SendError,
-)
+from herald.contract.errors import AuthFailed, InvalidContent, RateLimited, RecipientUnavailable
 from herald.contract.job import Attachment, CustomPayload, MediaMessage, QuickReply, TextMessage
 
 API_URL = "https://chatapi.viber.com"
 WHAT = "viber send_message"
-RATE_STATUS = 12
-#: Viber ``status`` -> Herald error (PROVIDERS.md); 12 is rate_limited, unknown is transient.
-ERRORS: dict[int, type[PermanentError]] = {
-    1: InvalidContent,  # invalidUrl
-    2: AuthFailed,  # invalidAuthToken
-    3: InvalidContent,  # badData
-    4: InvalidContent,  # missingData
-    5: RecipientUnavailable,  # receiverNotRegistered
-    6: RecipientUnavailable,  # receiverNotSubscribed
-    **{status: InvalidContent for status in (*range(7, 12), *range(13, 25))},
-}
+#: Viber ``status`` -> Herald error. An unknown status on HTTP 200 is an answer (the
+#: request was not taken): provider_unavailable, retried, not in doubt. An answer other
+#: than HTTP 200 carries no status and follows the shared status rule of
+#: :mod:`herald.adapters.answers`; since the copies were unified its 401/403 is auth_failed
+#: and another 4xx invalid_content (both were provider_unavailable, not in doubt).
+ERRORS = table(
+    (AuthFailed, [2]),  # invalidAuthToken
+    (RecipientUnavailable, [5, 6]),  # receiverNotRegistered, receiverNotSubscribed
+    (RateLimited, [12]),  # tooManyRequests
+    # invalidUrl, badData, missingData, and the rest of Viber's refusals
+    (InvalidContent, [1, 3, 4, *range(7, 12), *range(13, 25)]),
+)
 #: Attachment kind -> Viber message type (Viber has no audio type: audio goes as a file).
 MEDIA_TYPES = {"image": "picture", "video": "video", "file": "file", "audio": "file"}
 
 
-class ViberAdapter(Adapter[ViberChannel]):
+@dataclass(frozen=True)
+class ViberMessage:
+    """A part: one message's JSON body, encoded (and size-checked) when planned."""
+
+    content: bytes
+
+
+class ViberAdapter(Adapter[ViberChannel, ViberMessage]):
     """Sends texts, reply keyboards, media and raw payloads through a Viber bot."""
 
     channel_type = ChannelType.VIBER
@@ -62,7 +65,7 @@ class ViberAdapter(Adapter[ViberChannel]):
         self._token = channel.auth_token
         self._sender = channel.sender_name
 
-    def plan(self, out: Outbound) -> list[Part]:
+    def plan(self, out: Outbound) -> list[Part[ViberMessage]]:
         msg = out.message
         head = {
             "receiver": out.recipient,
@@ -81,14 +84,10 @@ class ViberAdapter(Adapter[ViberChannel]):
                 self._text(bodies[0]["text"])
         else:
             raise InvalidContent(f"viber cannot send {msg.type}")
-        return [Part(n, {"content": self._encode(body)}) for n, body in enumerate(bodies)]
+        return [Part(n, self._encode(body)) for n, body in enumerate(bodies)]
 
     def _text(self, text: str, what: str = "text") -> dict[str, Any]:
-        if len(text) > self.text_max:
-            raise InvalidContent(
-                f"viber {what} is {len(text)} characters; the limit is {self.text_max}"
-            )
-        return {"type": "text", "text": text}
+        return {"type": "text", "text": check_length(text, self.text_max, f"viber {what}")}
 
     def _keyboard(self, replies: list[QuickReply]) -> dict[str, Any]:
         if len(replies) > self.buttons_max:
@@ -112,46 +111,46 @@ class ViberAdapter(Adapter[ViberChannel]):
             media["file_name"] = name
         return [media, self._text(item.caption, "caption")] if item.caption else [media]
 
-    def _encode(self, body: dict[str, Any]) -> str:
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-        size = len(content.encode())
-        if size > self.body_max_bytes:
+    def _encode(self, body: dict[str, Any]) -> ViberMessage:
+        """The request's bytes; a request over 30 KB is refused (a size, not a text length)."""
+        content = json_bytes(body)
+        if len(content) > self.body_max_bytes:
             raise InvalidContent(
-                f"viber request is {size} bytes of JSON; the limit is {self.body_max_bytes}"
+                f"viber request is {len(content)} bytes of JSON; the limit is {self.body_max_bytes}"
             )
-        return content
+        return ViberMessage(content)
 
-    def send_part(self, out: Outbound, part: Part) -> list[str]:
-        token = self._token.get_secret_value()
-        headers = {"x-viber-auth-token": token, "content-type": "application/json"}
-        content = str(part.payload["content"]).encode()
-        response = self.http.request("POST", self._url, what=WHAT, content=content, headers=headers)
-        data = json_or_none(response)
-        data = data if isinstance(data, dict) else {}
+    def send_part(self, out: Outbound, part: Part[ViberMessage]) -> list[str]:
+        headers = {
+            "x-viber-auth-token": self._token.get_secret_value(),
+            "content-type": "application/json",
+        }
+        response = self.http.request(
+            "POST", self._url, what=WHAT, content=part.payload.content, headers=headers
+        )
+        data = json_object(response)
         if response.status_code == 200 and data.get("status") == 0:
             token_id = data.get("message_token")
             return [] if token_id is None else [str(token_id)]
-        raise _error(response, data, token)
+        raise classify(read(response, data), ERRORS, WHAT, mask=self.mask)
 
 
-def _error(response: Response, data: dict[str, Any], token: str) -> SendError:
-    """The Herald error for a Viber answer (PROVIDERS.md table)."""
+def read(response: Response, data: dict[str, Any]) -> Answer:
+    """Viber's ``{"status", "status_message"}`` as an :class:`Answer`.
+
+    Only an HTTP 200 carries Viber's status; any other answer came from something in
+    front of Viber and is read by its HTTP status.
+    """
     http_status = response.status_code
-    status = data.get("status")
-    if http_status != 200 or not isinstance(status, int):
-        message = f"{WHAT}: HTTP {http_status} without a status"
-        code = str(http_status)
-        if http_status == 429:
-            return RateLimited(message, provider_code=code, retry_after=retry_after(response))
-        # A 5xx or a 200 we cannot read may have been sent; other answers were not.
-        in_doubt = http_status >= 500 or http_status == 200
-        return ProviderUnavailable(message, provider_code=code, in_doubt=in_doubt)
+    status = data.get("status") if http_status == 200 else None
+    if not isinstance(status, int):
+        text = f"HTTP {http_status} without a status"
+        return Answer(http_status, text=text, retry_after=retry_after(response))
     said = str(data.get("status_message") or "no status_message")
-    message = f"{WHAT}: status {status} {said}".replace(token, "****")
-    code = str(status)
-    if status in ERRORS:
-        return ERRORS[status](message, provider_code=code)
-    if status == RATE_STATUS:
-        return RateLimited(message, provider_code=code)
-    # An unknown status is an answer (the request was not taken): retry it.
-    return ProviderUnavailable(message, provider_code=code)
+    return Answer(
+        http_status,
+        keys=(status,),
+        provider_code=str(status),
+        text=f"status {status} {said}",
+        retry_after=retry_after(response),
+    )

@@ -28,6 +28,13 @@ if not console.is_terminal:  # piped or logged: do not squeeze tables into 80 co
 errors = Console(stderr=True)
 
 
+@cli.callback()
+def _settings(ctx: typer.Context) -> None:
+    """Herald: the 'Send a Message' step, as a Celery worker fleet on Redis."""
+    # Read the HERALD_* settings once; every command takes them from here.
+    ctx.obj = Settings()
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     errors.print(f"[red]herald:[/red] {message}", highlight=False)
     return typer.Exit(code)
@@ -35,6 +42,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 @cli.command()
 def worker(
+    ctx: typer.Context,
     concurrency: Annotated[int | None, typer.Option(help="Concurrent sends.")] = None,
     pool: Annotated[str | None, typer.Option(help="threads | gevent | prefork | solo")] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
@@ -42,7 +50,7 @@ def worker(
     """Start a worker (task events on, for Flower) on Herald's queue."""
     from herald.worker import app
 
-    settings = Settings()
+    settings: Settings = ctx.obj
     argv = ["worker", "-E", "-Q", settings.queue, f"--loglevel={loglevel}"]
     argv += [f"--concurrency={concurrency or settings.worker_concurrency}"]
     argv += [f"--pool={pool or settings.worker_pool}"]
@@ -79,6 +87,7 @@ def _print_events(entries: list[tuple[str, OutcomeEvent]], as_json: bool) -> Non
 
 @cli.command()
 def events(
+    ctx: typer.Context,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Wait for new events.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
     count: Annotated[int, typer.Option(help="How many of the newest events.")] = 20,
@@ -86,7 +95,7 @@ def events(
     """Print outcome events from the stream (the newest ``count``; ``--follow`` for more)."""
     from herald.store import stream
 
-    settings = Settings()
+    settings: Settings = ctx.obj
     client = _state_redis(settings)
     shown = stream.newest(client, settings.events_stream, count)
     _print_events(shown, as_json)
@@ -116,12 +125,13 @@ def schema(
 
 @channels_cli.command("check")
 def channels_check(
+    ctx: typer.Context,
     file: Annotated[Path | None, typer.Argument(help="Defaults to HERALD_CHANNELS_FILE.")] = None,
 ) -> None:
     """Validate the channels file and list its channels, without secrets."""
     from herald.adapters import adapter_class
 
-    path = file or Settings().channels_file
+    path = file or ctx.obj.channels_file
     if not path.exists():
         raise _fail(f"{path}: no such channels file", 1)
     try:
@@ -141,12 +151,12 @@ def _state_redis(settings: Settings) -> redis.Redis:
 
 
 @snippets_cli.command("list")
-def snippets_list() -> None:
+def snippets_list(ctx: typer.Context) -> None:
     """List the snippets: the file's and the run-time ones (which win)."""
     from herald.config.snippets import load_snippets
     from herald.store.snippets import live_snippets
 
-    settings = Settings()
+    settings: Settings = ctx.obj
     try:
         from_file = load_snippets(settings.snippets_file)
     except ConfigError as exc:
@@ -157,6 +167,7 @@ def snippets_list() -> None:
 
 @snippets_cli.command("set")
 def snippets_set(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Letters, digits, _ and -.")],
     text: Annotated[str, typer.Argument(help="The text; may hold $variables.")],
 ) -> None:
@@ -164,30 +175,31 @@ def snippets_set(
     from herald.store.snippets import set_snippet
 
     try:
-        set_snippet(_state_redis(Settings()), name, text)
+        set_snippet(_state_redis(ctx.obj), name, text)
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
     console.print(f"/{name} set", highlight=False)
 
 
 @snippets_cli.command("delete")
-def snippets_delete(name: Annotated[str, typer.Argument()]) -> None:
+def snippets_delete(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
     """Remove a run-time snippet."""
     from herald.store.snippets import delete_snippet
 
-    if not delete_snippet(_state_redis(Settings()), name):
+    if not delete_snippet(_state_redis(ctx.obj), name):
         raise _fail(f"no run-time snippet /{name}", 1)
     console.print(f"/{name} deleted", highlight=False)
 
 
 @cli.command()
 def demo(
+    ctx: typer.Context,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the outcomes.")] = 90.0,
 ) -> None:
     """Run Herald end to end on this machine: embedded Redis, a worker, a sandbox provider."""
     from herald.cli.demo import run_demo
 
-    raise typer.Exit(run_demo(console, timeout=timeout))
+    raise typer.Exit(run_demo(console, ctx.obj, timeout=timeout))
 
 
 def main() -> None:

@@ -133,9 +133,8 @@ def _collect(
             return found
 
 
-def run_demo(console: Console, *, timeout: float = 90.0) -> int:
+def run_demo(console: Console, base: Settings, *, timeout: float = 90.0) -> int:
     """Run the demo; return the exit code (0 when every outcome is as expected)."""
-    base = Settings()
     server = None if base.broker_url else embedded.ensure(base.data_dir)
     urls = resolve_urls(base)
     console.print(f"[bold]Herald demo[/bold] · Redis {redact_url(urls.redis)}", highlight=False)

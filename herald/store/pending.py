@@ -1,9 +1,18 @@
 """Pending jobs: recorded when enqueued, cleared when a worker claims them.
 
-The record lets the reaper (:mod:`herald.reaper`) find jobs the broker lost: a pending
+The record lets the reaper (:mod:`herald.store.reaper`) find jobs the broker lost: a pending
 job older than the visibility timeout that no worker holds and that can no longer be in
-its queue. The worker's claim script (:mod:`herald.state`) clears the entry and moves the
-queue's watermark (the newest enqueue time of any claimed job).
+its queue (docs/delivery.md#the-reaper-jobs-the-broker-lost). ``lua/record.lua`` writes the
+job's record in state ``pending`` and its entry in the queue's pending set;
+``lua/suspects.lua`` and ``lua/take.lua`` find and take the lost ones.
+
+The claim and finish scripts of :mod:`herald.store.records` clear a job's entry, and the
+claim moves the queue's watermark (the newest enqueue time of any claimed job). They
+declare the index's keys in their headers and take them from :class:`PendingJobs`, so
+every key a script touches is in its KEYS. Why the index keeps a module of its own rather
+than joining the records: what reads it is the reaper, whose rules (the watermark, kombu's
+unacked hash) the worker's claim and finish do not need; and ``store.pending`` is the
+entry point the producer and the reaper already use.
 """
 
 from __future__ import annotations
@@ -14,51 +23,8 @@ import json
 import redis
 
 from herald.store.decode import text
-from herald.store.keys import KOMBU_UNACKED_KEY, PENDING_KEY, WATERMARK_KEY, job_key
-
-_RECORD = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if redis.call('HSETNX', KEYS[1], 'state', 'pending') == 1 then
-  redis.call('HSET', KEYS[1], 'payload', ARGV[2])
-  redis.call('ZADD', KEYS[2], 'NX', now, ARGV[1])
-end
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-return now
-"""
-
-_SUSPECTS = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local before = now - tonumber(ARGV[1])
-if redis.call('LLEN', KEYS[3]) > 0 then
-  -- Jobs may still wait in the queue: only those well behind the newest claim are gone.
-  local watermark = tonumber(redis.call('GET', KEYS[2]) or 0)
-  before = math.min(before, watermark - tonumber(ARGV[2]))
-end
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', before, 'WITHSCORES', 'LIMIT', 0, ARGV[3])
-"""
-
-_TAKE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local out = {}
-for i = 1, #ARGV - 1, 2 do
-  local id, score = ARGV[i], ARGV[i + 1]
-  -- Unchanged since it was suspected (no claim, no other reaper): take it.
-  if redis.call('ZSCORE', KEYS[1], id) == score then
-    local payload = redis.call('HGET', KEYS[2] .. id, 'payload')
-    if payload then
-      redis.call('ZADD', KEYS[1], 'XX', now, id)
-      table.insert(out, id)
-      table.insert(out, payload)
-    else
-      redis.call('ZREM', KEYS[1], id)
-    end
-  end
-end
-return out
-"""
+from herald.store.keys import KOMBU_UNACKED_KEY, job_key, pending_key, watermark_key
+from herald.store.scripts import RECORD, SUSPECTS, TAKE
 
 
 class PendingJobs:
@@ -66,27 +32,19 @@ class PendingJobs:
 
     def __init__(self, client: redis.Redis, *, queue: str, retention_s: int) -> None:
         self.redis = client
-        self.key = PENDING_KEY.format(queue=queue)
-        self.watermark_key = WATERMARK_KEY.format(queue=queue)
+        self.key = pending_key(queue)
+        self.watermark_key = watermark_key(queue)
         self.retention_s = retention_s
-        self._record = client.register_script(_RECORD)
-        self._suspects = client.register_script(_SUSPECTS)
-        self._take = client.register_script(_TAKE)
+        self._record = RECORD.on(client)
+        self._suspects = SUSPECTS.on(client)
+        self._take = TAKE.on(client)
 
     def record(self, job_id: str, payload: str) -> None:
         """Note a job as pending before it is published (no-op if it has a record already)."""
-        self._record(keys=[job_key(job_id), self.key], args=[job_id, payload, self.retention_s])
-
-    def record_many(self, jobs: list[tuple[str, str]]) -> None:
-        """:meth:`record` for a batch, in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id, payload in jobs:
-            self._record(
-                keys=[job_key(job_id), self.key],
-                args=[job_id, payload, self.retention_s],
-                client=pipe,
-            )
-        pipe.execute()
+        self._record(
+            keys={"record": job_key(job_id), "pending": self.key},
+            args={"job_id": job_id, "payload": payload, "retention_s": self.retention_s},
+        )
 
     def reap(
         self, *, min_age_s: float, slack_s: float, queue_key: str, limit: int = 100
@@ -99,18 +57,27 @@ class PendingJobs:
         the newest job a worker has claimed (a queue is consumed in order).
         """
         reply = self._suspects(
-            keys=[self.key, self.watermark_key, queue_key],
-            args=[int(min_age_s * 1000), int(slack_s * 1000), limit],
+            keys={"pending": self.key, "watermark": self.watermark_key, "queue": queue_key},
+            args={
+                "min_age_ms": int(min_age_s * 1000),
+                "slack_ms": int(slack_s * 1000),
+                "limit": limit,
+            },
         )
         items = [text(v) for v in reply]
-        suspects = list(zip(items[0::2], items[1::2], strict=True))
+        held = self.unacked_job_ids() if items else set()
+        suspects = [
+            (job_id, score)
+            for job_id, score in zip(items[0::2], items[1::2], strict=True)
+            if job_id not in held
+        ]
         if not suspects:
             return []
-        held = self.unacked_job_ids()
-        args = [v for job_id, score in suspects if job_id not in held for v in (job_id, score)]
-        if not args:
-            return []
-        taken = [text(v) for v in self._take(keys=[self.key, job_key("")], args=args)]
+        reply = self._take(
+            keys={"pending": self.key, "records": [job_key(job_id) for job_id, _ in suspects]},
+            args={"suspects": [v for pair in suspects for v in pair]},
+        )
+        taken = [text(v) for v in reply]
         return list(zip(taken[0::2], taken[1::2], strict=True))
 
     def unacked_job_ids(self) -> set[str]:

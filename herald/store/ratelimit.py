@@ -2,10 +2,10 @@
 
 Celery's ``rate_limit`` is per worker; providers limit per sender and per recipient
 across the whole fleet. Each channel type has a limit per channel (sender) and,
-where the provider has one, per recipient. One Lua call checks both buckets and takes a
-slot from each only when both allow it; otherwise it answers how long to wait. A
-limited job waits (briefly, in the call) or goes back to the queue; it is never failed
-for it.
+where the provider has one, per recipient. One Lua call (``lua/gcra.lua``) checks both
+buckets and takes a slot from each only when both allow it; otherwise it answers how long
+to wait. A limited job waits (briefly, in the call) or goes back to the queue; it is never
+failed for it (docs/delivery.md#fleet-wide-rate-limits).
 
 GCRA (generic cell rate algorithm): each bucket is one timestamp, the "theoretical
 arrival time". A call at ``now`` is allowed when ``tat - now <= burst * interval``.
@@ -21,29 +21,8 @@ import redis
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from herald.config import ChannelConfig, ChannelType
-from herald.store.keys import RATE_KEY
-
-_GCRA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local wait = 0
-local tats = {}
-for i = 1, #KEYS do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local burst = tonumber(ARGV[2 * i])
-  local tat = tonumber(redis.call('GET', KEYS[i]) or now)
-  if tat < now then tat = now end
-  local allowed_at = tat - burst * interval
-  if allowed_at > now and allowed_at - now > wait then wait = allowed_at - now end
-  tats[i] = tat + interval
-end
-if wait > 0 then return math.ceil(wait) end
-for i = 1, #KEYS do
-  local interval = tonumber(ARGV[2 * i - 1])
-  redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil(tats[i] - now + interval))
-end
-return 0
-"""
+from herald.store.keys import rate_key
+from herald.store.scripts import GCRA
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|h)\s*$")
 _UNIT_MS = {"ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -89,7 +68,8 @@ class ChannelRates(BaseModel):
         return value
 
 
-#: The providers' documented limits (PROVIDERS.md); ``HERALD_RATE_LIMITS`` overrides them.
+#: The providers' documented limits (docs/delivery.md#fleet-wide-rate-limits);
+#: ``HERALD_RATE_LIMITS`` overrides them.
 DEFAULT_RATE_LIMITS: Mapping[str, ChannelRates] = {
     # 80 msg/s per business number; about 1 msg / 6 s to one user, bursts to 45.
     ChannelType.WHATSAPP: ChannelRates(channel="80/s", recipient="1/6s+45"),
@@ -104,7 +84,7 @@ class RateLimiter:
     """Takes a slot for one provider call, or says how long to wait."""
 
     def __init__(self, client: redis.Redis, limits: Mapping[str, ChannelRates]) -> None:
-        self._script = client.register_script(_GCRA)
+        self._gcra = GCRA.on(client)
         self._limits = {
             kind: (
                 Rate.parse(rates.channel) if rates.channel else None,
@@ -116,15 +96,17 @@ class RateLimiter:
     def acquire(self, channel: ChannelConfig, recipient: str) -> float:
         """Take a slot for a call to ``recipient`` on ``channel``; else seconds to wait."""
         per_channel, per_recipient = self._limits.get(str(channel.type), (None, None))
-        keys: list[str] = []
-        args: list[float] = []
-        if per_channel:
-            keys.append(RATE_KEY.format(scope=f"{channel.id}"))
-            args += [per_channel.interval_ms, per_channel.burst - 1]
-        if per_recipient:
-            keys.append(RATE_KEY.format(scope=f"{channel.id}:{recipient}"))
-            args += [per_recipient.interval_ms, per_recipient.burst - 1]
-        if not keys:
+        buckets: list[str] = []
+        limits: list[float] = []
+        for scope, rate in (
+            (channel.id, per_channel),
+            (f"{channel.id}:{recipient}", per_recipient),
+        ):
+            if rate:
+                buckets.append(rate_key(scope))
+                # The script's burst is the calls allowed beyond the steady one.
+                limits += [rate.interval_ms, rate.burst - 1]
+        if not buckets:
             return 0.0
-        wait_ms = float(self._script(keys=keys, args=args))
+        wait_ms = float(self._gcra(keys={"buckets": buckets}, args={"limits": limits}))
         return wait_ms / 1000.0

@@ -9,8 +9,8 @@ in the queue (the queue is empty, or the job is older than the newest claimed on
 is consumed in order) is lost: the reaper publishes it again. A copy that was not lost after all
 is harmless: the job's record lets only one send through and only one event out.
 
-Every worker runs a reaper thread; the store's Lua script hands each lost job to one of
-them per sweep.
+Every worker runs a reaper thread; ``lua/take.lua`` hands each lost job to one of them per
+sweep (docs/delivery.md#the-reaper-jobs-the-broker-lost).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """Delivery state in Redis: the job record, its lease and the outcome event, changed atomically.
 
-A job's record moves ``sending`` → (``retrying`` → ``sending`` ...) → ``sent`` | ``failed``.
-Each change is one Lua script, so the record and the outcome stream can never disagree:
+A job's record moves ``pending`` → ``sending`` → (``retrying`` → ``sending`` ...) → ``sent`` |
+``failed`` (docs/delivery.md#the-delivery-record-heraldjobjob_id). ``pending`` is written at
+enqueue by :class:`~herald.store.pending.PendingJobs`; every later change is one Lua script
+(``lua/claim.lua``, ``progress.lua``, ``finish.lua``), so the record and the outcome stream
+can never disagree:
 
 - :meth:`DeliveryStore.claim` takes the job's lease (one worker talks to the provider for
   a job at a time) unless the job is already finished or leased by another copy, and
@@ -13,6 +16,10 @@ Each change is one Lua script, so the record and the outcome stream can never di
 
 A claim that finds the record ``sending`` with no live lease means an earlier attempt was
 cut off after it claimed the job: the request may have left, so the claim is *in doubt*.
+
+The claim and the finish also take the job out of its queue's pending index, whose keys
+they get from :attr:`DeliveryStore.pending` and declare in their headers (why the index
+has a module of its own: :mod:`herald.store.pending`).
 """
 
 from __future__ import annotations
@@ -28,68 +35,7 @@ from herald.contract.names import DEAD_STREAM, DEFAULT_QUEUE
 from herald.store.decode import text
 from herald.store.keys import SNIPPETS_KEY, STATS_KEY, interactions_key, job_key, lease_key
 from herald.store.pending import PendingJobs
-
-_CLAIM = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'sent' or state == 'failed' then
-  return {'done', state}
-end
-local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[1] then
-  return {'busy', tostring(redis.call('TTL', KEYS[2]))}
-end
-local in_doubt = 0
-if state == 'sending' and not holder then in_doubt = 1 end
-redis.call('SET', KEYS[2], ARGV[1], 'EX', tonumber(ARGV[2]))
-redis.call('HSET', KEYS[1], 'state', 'sending')
-redis.call('HSETNX', KEYS[1], 'first_seen', ARGV[4])
-if in_doubt == 1 then
-  redis.call('HINCRBY', KEYS[1], 'in_doubt', 1)
-  redis.call('HINCRBY', KEYS[3], 'in_doubt', 1)
-end
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-local enqueued = redis.call('ZSCORE', KEYS[4], ARGV[5])
-if enqueued then
-  redis.call('ZREM', KEYS[4], ARGV[5])
-  if tonumber(enqueued) > tonumber(redis.call('GET', KEYS[5]) or 0) then
-    redis.call('SET', KEYS[5], enqueued)
-  end
-end
-local rec = redis.call('HMGET', KEYS[1], 'attempts', 'first_seen', 'parts')
-return {'claimed', rec[1] or '0', rec[2], rec[3] or '{}', tostring(in_doubt)}
-"""
-
-_PROGRESS = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'attempts', ARGV[2], 'parts', ARGV[3], 'state', ARGV[4])
-if ARGV[4] == 'retrying' then
-  redis.call('DEL', KEYS[2])
-else
-  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
-end
-return 1
-"""
-
-_FINISH = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'sent' or state == 'failed' then return false end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'attempts', ARGV[3], 'parts', ARGV[4])
-redis.call('HDEL', KEYS[1], 'payload')
-redis.call('ZREM', KEYS[4], ARGV[7])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return redis.call('XADD', KEYS[3], '*', 'event', ARGV[6], 'job_id', ARGV[7], 'data', ARGV[8])
-"""
-
-_INTERACTION = """
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old then
-  local prev = cjson.decode(old)
-  if tonumber(prev['at_ms']) >= tonumber(ARGV[2]) then return 0 end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return 1
-"""
+from herald.store.scripts import CLAIM, FINISH, INTERACTION, PROGRESS
 
 
 @dataclass(frozen=True)
@@ -126,10 +72,10 @@ class DeliveryStore:
         self.events_stream = events_stream
         self.retention_s = retention_s
         self.lease_s = lease_s
-        self._claim = client.register_script(_CLAIM)
-        self._progress = client.register_script(_PROGRESS)
-        self._finish = client.register_script(_FINISH)
-        self._interaction = client.register_script(_INTERACTION)
+        self._claim = CLAIM.on(client)
+        self._progress = PROGRESS.on(client)
+        self._finish = FINISH.on(client)
+        self._interaction = INTERACTION.on(client)
         self.pending = PendingJobs(client, queue=queue, retention_s=retention_s)
 
     def claim(self, job_id: str, token: str, *, now: str, contact_id: str) -> Claim:
@@ -137,14 +83,20 @@ class DeliveryStore:
         rendering read: the contact's interactions and the snippet library. One round trip."""
         pipe = self.redis.pipeline(transaction=False)
         self._claim(
-            keys=[
-                job_key(job_id),
-                lease_key(job_id),
-                STATS_KEY,
-                self.pending.key,
-                self.pending.watermark_key,
-            ],
-            args=[token, self.lease_s, self.retention_s, now, job_id],
+            keys={
+                "record": job_key(job_id),
+                "lease": lease_key(job_id),
+                "stats": STATS_KEY,
+                "pending": self.pending.key,
+                "watermark": self.pending.watermark_key,
+            },
+            args={
+                "token": token,
+                "lease_s": self.lease_s,
+                "retention_s": self.retention_s,
+                "now": now,
+                "job_id": job_id,
+            },
             client=pipe,
         )
         pipe.hgetall(interactions_key(contact_id))
@@ -176,43 +128,46 @@ class DeliveryStore:
     ) -> bool:
         """Record attempts and accepted parts; ``release`` hands the lease back for a retry."""
         done = self._progress(
-            keys=[job_key(job_id), lease_key(job_id)],
-            args=[
-                token,
-                attempts,
-                json.dumps(parts),
-                "retrying" if release else "sending",
-                self.lease_s,
-            ],
+            keys={"record": job_key(job_id), "lease": lease_key(job_id)},
+            args={
+                "token": token,
+                "attempts": attempts,
+                "parts": json.dumps(parts),
+                "state": "retrying" if release else "sending",
+                "lease_s": self.lease_s,
+            },
         )
         return bool(done)
 
     def finish(
         self, event: OutcomeEvent, token: str, *, key: str, parts: dict[int, list[str]]
     ) -> str | None:
-        """Write the terminal state and append ``event``; None if the job had finished already."""
+        """Write the terminal state of the job ``key`` and append ``event``; None if the job
+        had finished already."""
         entry = self._finish(
-            keys=[job_key(key), lease_key(key), self.events_stream, self.pending.key],
-            args=[
-                token,
-                event.data.outcome,
-                event.data.attempts,
-                json.dumps(parts),
-                self.retention_s,
-                event.event,
-                event.job_id,
-                event.data.model_dump_json(),
-            ],
+            keys={
+                "record": job_key(key),
+                "lease": lease_key(key),
+                "events": self.events_stream,
+                "pending": self.pending.key,
+            },
+            args={
+                "token": token,
+                "outcome": event.data.outcome,
+                "attempts": event.data.attempts,
+                "parts": json.dumps(parts),
+                "retention_s": self.retention_s,
+                "job_id": key,
+                "event": event.event,
+                "entry_job_id": event.job_id,
+                "data": event.data.model_dump_json(),
+            },
         )
         return text(entry) if entry else None
 
     def count(self, name: str) -> None:
         """Add one to a fleet-wide counter."""
         self.redis.hincrby(STATS_KEY, name, 1)
-
-    def stats(self) -> dict[str, int]:
-        """Fleet-wide counters (``in_doubt``: claims that found an interrupted send)."""
-        return {text(k): int(v) for k, v in self.redis.hgetall(STATS_KEY).items()}
 
     def dead_letter(self, task: str, raw: Any, reason: str) -> None:
         """Keep a refused payload, as JSON text, in the dead-letter stream."""
@@ -227,6 +182,8 @@ class DeliveryStore:
     ) -> bool:
         """Remember an inbound message; an older one never overwrites a newer one."""
         value = json.dumps({"at_ms": at_ms, "at": at, "identifier": identifier})
-        return bool(
-            self._interaction(keys=[interactions_key(contact_id)], args=[channel_id, at_ms, value])
+        written = self._interaction(
+            keys={"interactions": interactions_key(contact_id)},
+            args={"channel_id": channel_id, "at_ms": at_ms, "interaction": value},
         )
+        return bool(written)

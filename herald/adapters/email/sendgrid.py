@@ -1,49 +1,37 @@
 """SendGrid v3 adapter: ``POST {base}/v3/mail/send`` with a Bearer API key, one email per message.
 
-The body follows PROVIDERS.md: one personalization with the recipient, ``from``, the subject,
-``content`` as text/plain then text/html, attachments in base64, and Herald's threading
-headers (see :mod:`herald.adapters.email_content`). A ``custom_payload`` is merged over
-that body (its keys win), so a job can set any field SendGrid takes. SendGrid answers 202
-with an empty body and the message id in ``X-Message-Id``.
+The body (docs/channels/sendgrid.md): one personalization with the recipient, ``from``, the
+subject, ``content`` as text/plain then text/html, attachments in base64, and Herald's
+threading headers (see :mod:`herald.adapters.email.message`). A ``custom_payload`` is merged
+over that body (its keys win), so a job can set any field SendGrid takes. SendGrid answers
+202 with an empty body and the message id in ``X-Message-Id``.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import time
 from email.utils import parseaddr
 from typing import Any, ClassVar
 
 from httpx import Response
 
-from herald.adapters.base import Adapter, Outbound, Part
+from herald.adapters.answers import Answer, ErrorTable, classify, json_object, retry_after
+from herald.adapters.base import Adapter, JsonBody, Outbound, Part
 from herald.adapters.email.attachments import File, fetch_attachments
 from herald.adapters.email.message import Email, compose
-from herald.adapters.http import json_or_none, retry_after
+from herald.adapters.http import json_bytes
 from herald.config import ChannelType, SendGridChannel
-from herald.contract.errors import (
-    AuthFailed,
-    InvalidContent,
-    ProviderUnavailable,
-    RateLimited,
-    SendError,
-)
+from herald.contract.errors import InvalidContent
 from herald.contract.job import CustomPayload
 
 API_URL = "https://api.sendgrid.com"
 WHAT = "sendgrid mail send"
 
-#: HTTP status -> error (PROVIDERS.md); other 4xx are invalid_content, other 5xx unavailable.
-ERRORS: dict[int, type[SendError]] = {
-    400: InvalidContent,
-    413: InvalidContent,
-    401: AuthFailed,
-    403: AuthFailed,
-    429: RateLimited,
-    500: ProviderUnavailable,
-    503: ProviderUnavailable,
-}
+#: SendGrid has no codes beyond HTTP: the status rule of :mod:`herald.adapters.answers` is
+#: its whole table (400 and 413 invalid_content, 401/403 auth_failed, 429 rate_limited,
+#: 5xx provider_unavailable in doubt).
+ERRORS: ErrorTable = {}
 
 
 def address(value: str) -> dict[str, str]:
@@ -55,7 +43,7 @@ def address(value: str) -> dict[str, str]:
     return found
 
 
-class SendGridAdapter(Adapter[SendGridChannel]):
+class SendGridAdapter(Adapter[SendGridChannel, Email | JsonBody]):
     """Sends emails (and default texts and media, as email) through SendGrid."""
 
     channel_type = ChannelType.SENDGRID
@@ -70,11 +58,11 @@ class SendGridAdapter(Adapter[SendGridChannel]):
         self._key = channel.api_key
         self._from = channel.from_address
 
-    def plan(self, out: Outbound) -> list[Part]:
+    def plan(self, out: Outbound) -> list[Part[Email | JsonBody]]:
+        """One email, or a raw ``custom_payload`` body; attachments are fetched at send."""
         msg = out.message
         if isinstance(msg, CustomPayload):
-            body = {**self._envelope(out.recipient), **msg.payload}
-            return [Part(0, {"body": body})]
+            return [Part(0, JsonBody({**self._envelope(out.recipient), **msg.payload}))]
         email = compose(
             msg,
             job_id=out.job_id,
@@ -84,7 +72,7 @@ class SendGridAdapter(Adapter[SendGridChannel]):
             recipient=out.recipient,
             what="sendgrid",
         )
-        return [Part(0, {"email": email})]
+        return [Part(0, email)]
 
     def _envelope(self, recipient: str) -> dict[str, Any]:
         return {"personalizations": [{"to": [{"email": recipient}]}], "from": address(self._from)}
@@ -112,26 +100,27 @@ class SendGridAdapter(Adapter[SendGridChannel]):
             ]
         return body
 
-    def send_part(self, out: Outbound, part: Part) -> list[str]:
-        if "email" in part.payload:
-            email: Email = part.payload["email"]
-            files = fetch_attachments(self.http, email.attachments, what="sendgrid")
-            body = self.body(email, files)
+    def send_part(self, out: Outbound, part: Part[Email | JsonBody]) -> list[str]:
+        if isinstance(part.payload, Email):
+            files = fetch_attachments(self.http, part.payload.attachments, what="sendgrid")
+            body = self.body(part.payload, files)
         else:
-            body = part.payload["body"]
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            body = part.payload.body
+        data = json_bytes(body)
         if len(data) >= self.message_max:
             raise InvalidContent(
                 f"sendgrid: the message is {len(data)} bytes; it must be under"
                 f" {self.message_max // 1_000_000} MB"
             )
-        key = self._key.get_secret_value()
-        headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+        headers = {
+            "authorization": f"Bearer {self._key.get_secret_value()}",
+            "content-type": "application/json",
+        }
         response = self.http.request("POST", self._url, what=WHAT, content=data, headers=headers)
         if response.is_success:
             found = response.headers.get("x-message-id")
             return [found] if found else []
-        raise _error(response, key)
+        raise classify(read(response), ERRORS, WHAT, mask=self.mask)
 
 
 def reset_after(response: Response) -> float | None:
@@ -143,22 +132,12 @@ def reset_after(response: Response) -> float | None:
         return retry_after(response)
 
 
-def _error(response: Response, key: str) -> SendError:
-    """The Herald error for a non-2xx answer (PROVIDERS.md table)."""
-    status = response.status_code
-    answer = json_or_none(response)
-    errors = answer.get("errors") if isinstance(answer, dict) else None
+def read(response: Response) -> Answer:
+    """SendGrid's ``{"errors": [{"message", "field"}]}`` (the first error) as an :class:`Answer`."""
+    errors = json_object(response).get("errors")
     first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
-    said = str(first.get("message") or "")[:200]
-    if first.get("field"):
+    said = str(first.get("message") or "")
+    if said and first.get("field"):
         said += f" (field {first['field']})"
-    message = f"{WHAT}: HTTP {status}" + (f": {said}" if said else "")
-    message = message.replace(key, "****") if key else message
-    code = str(status)
-    if status == 429:
-        return RateLimited(message, provider_code=code, retry_after=reset_after(response))
-    cls = ERRORS.get(status)
-    if cls is None:
-        cls = InvalidContent if 400 <= status < 500 else ProviderUnavailable
-    # A 5xx may have been processed; 1xx/3xx (redirects are not followed) were not.
-    return cls(message, provider_code=code, in_doubt=status >= 500)
+    text = f"HTTP {response.status_code}: {said}" if said else ""
+    return Answer(response.status_code, text=text, retry_after=reset_after(response))

@@ -5,7 +5,8 @@ The worker runs sends in threads (or greenlets), and aiosmtplib is asyncio: each
 loop in the calling thread, so no loop is shared between threads and nothing outlives the
 send. A session is connect (TLS, or STARTTLS when required), EHLO, AUTH when a username is
 set, the server's ``SIZE`` checked, then MAIL, RCPT and DATA. Replies map to Herald's codes
-by RFC 5321 reply code (PROVIDERS.md): 4yz transient, 5yz permanent.
+by RFC 5321 reply code (docs/channels/email_smtp.md#errors-and-retries): 4yz transient, 5yz
+permanent.
 
 In doubt: an explicit 4yz reply (even after DATA) means the server did not take the message,
 so it is not in doubt; a timeout or a lost connection once DATA began is, as the server may
@@ -88,7 +89,7 @@ def mime(email: Email, files: list[File]) -> bytes:
     return msg.as_bytes()
 
 
-class SmtpAdapter(Adapter[SmtpChannel]):
+class SmtpAdapter(Adapter[SmtpChannel, Email]):
     """Sends emails (and default texts and media, as email) through an SMTP server."""
 
     channel_type = ChannelType.EMAIL_SMTP
@@ -98,10 +99,9 @@ class SmtpAdapter(Adapter[SmtpChannel]):
     timeout_s: ClassVar[float] = 60.0
 
     def setup(self, channel: SmtpChannel) -> None:
-        self.smtp = channel
         self._envelope_from = parseaddr(channel.from_address)[1] or channel.from_address
 
-    def plan(self, out: Outbound) -> list[Part]:
+    def plan(self, out: Outbound) -> list[Part[Email]]:
         if isinstance(out.message, CustomPayload):
             raise InvalidContent("email_smtp cannot send custom_payload messages")
         if not out.recipient.isascii() or not _ADDRESS.match(out.recipient):
@@ -111,23 +111,23 @@ class SmtpAdapter(Adapter[SmtpChannel]):
             job_id=out.job_id,
             workflow_id=out.workflow.workflow_id if out.workflow else None,
             contact_id=out.contact_id,
-            sender=self.smtp.from_address,
+            sender=self.channel.from_address,
             recipient=out.recipient,
             what="email_smtp",
         )
-        return [Part(0, {"email": email})]
+        return [Part(0, email)]
 
-    def send_part(self, out: Outbound, part: Part) -> list[str]:
-        email: Email = part.payload["email"]
+    def send_part(self, out: Outbound, part: Part[Email]) -> list[str]:
+        email = part.payload
         data = mime(email, fetch_attachments(self.http, email.attachments, what="email_smtp"))
         asyncio.run(self._session(email.recipient, data))
         return [email.message_id]
 
     def _client(self) -> aiosmtplib.SMTP:
-        security = self.smtp.security
+        security = self.channel.security
         return aiosmtplib.SMTP(
-            hostname=self.smtp.host,
-            port=self.smtp.port,
+            hostname=self.channel.host,
+            port=self.channel.port,
             use_tls=security == "tls",
             start_tls=security == "starttls",
             timeout=self.timeout_s,
@@ -140,10 +140,12 @@ class SmtpAdapter(Adapter[SmtpChannel]):
         try:
             await client.connect(timeout=self.connect_timeout_s)
             await client.ehlo()
-            if self.smtp.username:
+            if self.channel.username:
                 phase = "auth"
-                secret = self.smtp.password.get_secret_value() if self.smtp.password else ""
-                await client.login(self.smtp.username, secret)
+                password = self.channel.password
+                await client.login(
+                    self.channel.username, password.get_secret_value() if password else ""
+                )
             phase = "mail"
             options = self._size_options(client, len(data))
             await client.mail(self._envelope_from, options=options)
@@ -154,10 +156,17 @@ class SmtpAdapter(Adapter[SmtpChannel]):
             phase = "quit"
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.quit()  # the message is accepted; a failed goodbye is no failure
+        except aiosmtplib.SMTPResponseException as exc:
+            refused = self._refused(exc, phase)
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise self._error(exc, phase) from exc
+            raise self._fault(exc, phase) from exc
+        else:
+            return
         finally:
             client.close()
+        # Raised outside the handler: the server's reply (in the message, masked) must not
+        # ride along unmasked as the error's cause or context.
+        raise refused
 
     @staticmethod
     def _size_options(client: aiosmtplib.SMTP, size: int) -> list[str]:
@@ -171,24 +180,22 @@ class SmtpAdapter(Adapter[SmtpChannel]):
             )
         return [f"SIZE={size}"]
 
-    def _error(self, exc: BaseException, phase: str) -> SendError:
-        secret = self.smtp.password.get_secret_value() if self.smtp.password else ""
-        if isinstance(exc, aiosmtplib.SMTPResponseException):
-            text = " ".join(exc.message.split())[:200]
-            if secret:
-                text = text.replace(secret, "****")
-            return reply_error(exc.code, f"{WHAT} {phase}: {exc.code} {text}", phase)
+    def _refused(self, exc: aiosmtplib.SMTPResponseException, phase: str) -> SendError:
+        text = self.mask.shown(" ".join(exc.message.split()))
+        return reply_error(exc.code, f"{WHAT} {phase}: {exc.code} {text}", phase)
+
+    def _fault(self, exc: BaseException, phase: str) -> SendError:
         if isinstance(exc, OSError | aiosmtplib.SMTPTimeoutError):
             # Connect refused/timed out: nothing sent. Once DATA began, the server may have it.
             return ProviderUnavailable(
                 f"{WHAT} {phase}: no answer ({type(exc).__name__})", in_doubt=phase == "data"
             )
         # aiosmtplib's own refusals: no AUTH or STARTTLS offered, and the like.
-        return AuthFailed(f"{WHAT} {phase}: {exc}")
+        return AuthFailed(f"{WHAT} {phase}: {self.mask.shown(str(exc))}")
 
 
 def reply_error(code: int, message: str, phase: str) -> SendError:
-    """The Herald error for an SMTP reply code (PROVIDERS.md), given the session phase."""
+    """The Herald error for an SMTP reply code, given the session phase."""
     provider_code = str(code)
     if 500 <= code < 600:
         cls = PERMANENT_REPLIES.get(code, InvalidContent)

@@ -1,6 +1,6 @@
 """Instagram messaging adapter: ``POST {base}/v21.0/{page_id}/messages``, Bearer token.
 
-The Send API of :mod:`herald.adapters.messenger` with Instagram's facts: the recipient
+The Send API of :mod:`herald.adapters.meta.messenger` with Instagram's facts: the recipient
 is an IGSID, only the ``HUMAN_AGENT`` tag exists, texts are up to 1,000 characters and
 only generic templates are sent. Attachment size limits (images 8 MB, video and audio
 25 MB) are facts of the file behind the URL, which Herald does not fetch: Meta's own
@@ -10,7 +10,6 @@ error (100/2018109) reports them.
 from __future__ import annotations
 
 from httpx import Response
-from pydantic import SecretStr
 
 from herald.adapters.meta.graph import graph_url
 from herald.adapters.meta.messenger import SendApiAdapter
@@ -31,9 +30,9 @@ class InstagramAdapter(SendApiAdapter[InstagramChannel]):
         self._url = graph_url(channel.base_url, channel.page_id, "messages")
         self._token = channel.access_token
 
-    def _secret(self) -> SecretStr:
-        return self._token
-
-    def _post(self, body: bytes, token: str) -> Response:
-        headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    def _post(self, body: bytes) -> Response:
+        headers = {
+            "authorization": f"Bearer {self._token.get_secret_value()}",
+            "content-type": "application/json",
+        }
         return self.http.request("POST", self._url, what=self.name, content=body, headers=headers)

@@ -5,7 +5,8 @@
 a text is one message (quick replies ride along), media is one message per attachment
 with its caption as a following text message, a template is one attachment message.
 Limits are checked before any request and never truncated. The token is a query
-parameter for Messenger: errors are built from Meta's error object, never from the URL.
+parameter for Messenger: errors are built from Meta's error object, never from the URL
+(docs/channels/messenger.md#errors).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Any, ClassVar, TypeVar
 from httpx import Response
 from pydantic import JsonValue, SecretStr
 
-from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import json_or_none
-from herald.adapters.meta.graph import check_length, encode, graph_error, graph_url, table
+from herald.adapters.answers import classify, json_object, table
+from herald.adapters.base import Adapter, JsonBody, Outbound, Part
+from herald.adapters.http import json_bytes
+from herald.adapters.limits import check_length
+from herald.adapters.meta.graph import graph_url, read
 from herald.config import ChannelBase, ChannelType, MessengerChannel
 from herald.contract.errors import (
     AuthFailed,
@@ -30,7 +33,8 @@ from herald.contract.errors import (
 )
 from herald.contract.job import CustomPayload, MediaMessage, MessengerTemplate, TextMessage
 
-#: PROVIDERS.md, "Messenger Send API (and Instagram)" and the error-code table.
+#: Graph code, or (code, subcode), -> Herald error (docs/channels/messenger.md#errors);
+#: an unknown code follows the status rule of :mod:`herald.adapters.answers`.
 ERRORS = table(
     (AuthFailed, [190, 10, 200, (10, 2018065)]),
     (RecipientUnavailable, [551, (10, 2018108), (200, 1545041), (100, 2018001)]),
@@ -45,8 +49,12 @@ ERRORS = table(
 SendApiChannel = TypeVar("SendApiChannel", bound=ChannelBase)
 
 
-class SendApiAdapter(Adapter[SendApiChannel]):
+class SendApiAdapter(Adapter[SendApiChannel, JsonBody]):
     """The Send API shared by Messenger and Instagram; subclasses set the facts and auth."""
+
+    #: The channel's access token and Send API URL, read in ``setup``.
+    _token: SecretStr
+    _url: str
 
     #: Names the channel in error messages.
     name: ClassVar[str]
@@ -68,11 +76,11 @@ class SendApiAdapter(Adapter[SendApiChannel]):
         "file": "file",
     }
 
-    def plan(self, out: Outbound) -> list[Part]:
+    def plan(self, out: Outbound) -> list[Part[JsonBody]]:
         msg = out.message
         if isinstance(msg, TextMessage):
             head = self._head(out.recipient, msg.message_tag)
-            return [Part(0, {"body": {**head, "message": self._text(msg)}})]
+            return [Part(0, JsonBody({**head, "message": self._text(msg)}))]
         if isinstance(msg, MediaMessage):
             head = self._head(out.recipient, msg.message_tag)
             messages: list[dict[str, Any]] = []
@@ -82,13 +90,13 @@ class SendApiAdapter(Adapter[SendApiChannel]):
                 if item.caption is not None:
                     caption = f"{self.name} caption (sent as a text)"
                     messages.append({"text": check_length(item.caption, self.text_max, caption)})
-            return [Part(i, {"body": {**head, "message": m}}) for i, m in enumerate(messages)]
+            return [Part(i, JsonBody({**head, "message": m})) for i, m in enumerate(messages)]
         if isinstance(msg, MessengerTemplate):
             head = self._head(out.recipient, msg.message_tag)
             attachment = {"type": "template", "payload": self._template(msg.payload)}
-            return [Part(0, {"body": {**head, "message": {"attachment": attachment}}})]
+            return [Part(0, JsonBody({**head, "message": {"attachment": attachment}}))]
         if isinstance(msg, CustomPayload):
-            return [Part(0, {"body": {**self._head(out.recipient, None), **msg.payload}})]
+            return [Part(0, JsonBody({**self._head(out.recipient, None), **msg.payload}))]
         raise InvalidContent(f"{self.name} cannot send {msg.type} messages")
 
     def _head(self, recipient: str, tag: str | None) -> dict[str, Any]:
@@ -142,22 +150,16 @@ class SendApiAdapter(Adapter[SendApiChannel]):
         if not 1 <= count <= most:
             raise InvalidContent(f"{self.name} {what} are {count}; allowed 1 to {most}")
 
-    def send_part(self, out: Outbound, part: Part) -> list[str]:
-        token = self._secret().get_secret_value()
-        response = self._post(encode(part.payload["body"]), token)
+    def send_part(self, out: Outbound, part: Part[JsonBody]) -> list[str]:
+        response = self._post(json_bytes(part.payload.body))
         if response.is_success:
-            answer = json_or_none(response)
-            found = answer.get("message_id") if isinstance(answer, dict) else None
+            found = json_object(response).get("message_id")
             if found:
                 return [str(found)]
-        raise graph_error(self.name, response, ERRORS, secrets=(token,))
+        raise classify(read(response), ERRORS, self.name, mask=self.mask)
 
     @abstractmethod
-    def _secret(self) -> SecretStr:
-        """The channel's access token."""
-
-    @abstractmethod
-    def _post(self, body: bytes, token: str) -> Response:
+    def _post(self, body: bytes) -> Response:
         """POST one Send API body, authenticated as this channel requires."""
 
 
@@ -177,15 +179,12 @@ class MessengerAdapter(SendApiAdapter[MessengerChannel]):
         self._url = graph_url(channel.base_url, "me", "messages")
         self._token = channel.page_access_token
 
-    def _secret(self) -> SecretStr:
-        return self._token
-
-    def _post(self, body: bytes, token: str) -> Response:
+    def _post(self, body: bytes) -> Response:
         return self.http.request(
             "POST",
             self._url,
             what=self.name,
-            params={"access_token": token},
+            params={"access_token": self._token.get_secret_value()},
             content=body,
             headers={"content-type": "application/json"},
         )

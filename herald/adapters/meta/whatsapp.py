@@ -5,6 +5,7 @@ makes it an interactive message: reply buttons up to 3 choices, a list up to 10)
 is one message per attachment, in order; a template is one message. Limits are checked
 before any request and never truncated. The message id is ``messages[0].id``; it proves
 acceptance, not delivery (131047, 131026, 131049 often come later by webhook).
+Errors: docs/channels/whatsapp.md#errors.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any, ClassVar
 
 from pydantic import JsonValue
 
-from herald.adapters.base import Adapter, Outbound, Part
-from herald.adapters.http import json_or_none
-from herald.adapters.meta.graph import check_length, encode, graph_error, graph_url, table
+from herald.adapters.answers import classify, json_object, table
+from herald.adapters.base import Adapter, JsonBody, Outbound, Part
+from herald.adapters.http import json_bytes
+from herald.adapters.limits import check_length
+from herald.adapters.meta.graph import graph_url, read
 from herald.config import ChannelType, WhatsAppChannel
 from herald.contract.errors import (
     AuthFailed,
@@ -38,7 +41,8 @@ from herald.contract.job import (
 
 WHAT = "whatsapp"
 
-#: PROVIDERS.md, "WhatsApp Cloud API" and the error-code table.
+#: Graph code -> Herald error (docs/channels/whatsapp.md#errors); an unknown code follows
+#: the status rule of :mod:`herald.adapters.answers`.
 ERRORS = table(
     (AuthFailed, [0, 190, 3, 10, *range(200, 300), 131031, 131042, 368]),
     (RecipientUnavailable, [131021, 131026, 131049, 133010]),
@@ -63,7 +67,7 @@ def phone_digits(identifier: str) -> str:
     return digits
 
 
-class WhatsAppAdapter(Adapter[WhatsAppChannel]):
+class WhatsAppAdapter(Adapter[WhatsAppChannel, JsonBody]):
     """Sends texts, reply menus, media, templates and raw payloads from one business number."""
 
     channel_type = ChannelType.WHATSAPP
@@ -91,7 +95,7 @@ class WhatsAppAdapter(Adapter[WhatsAppChannel]):
         self._url = graph_url(channel.base_url, channel.phone_number_id, "messages")
         self._token = channel.access_token
 
-    def plan(self, out: Outbound) -> list[Part]:
+    def plan(self, out: Outbound) -> list[Part[JsonBody]]:
         msg = out.message
         base: dict[str, Any] = {
             "messaging_product": "whatsapp",
@@ -99,20 +103,20 @@ class WhatsAppAdapter(Adapter[WhatsAppChannel]):
             "to": phone_digits(out.recipient),
         }
         if isinstance(msg, TextMessage):
-            return [Part(0, {"body": {**base, **self._text(msg)}})]
+            return [Part(0, JsonBody({**base, **self._text(msg)}))]
         if isinstance(msg, MediaMessage):
             return [
-                Part(index, {"body": {**base, **self._attachment(item)}})
+                Part(index, JsonBody({**base, **self._attachment(item)}))
                 for index, item in enumerate(msg.attachments)
             ]
         if isinstance(msg, WhatsAppTemplate):
-            return [Part(0, {"body": {**base, **self._template(msg)}})]
+            return [Part(0, JsonBody({**base, **self._template(msg)}))]
         if isinstance(msg, CustomPayload):
             body = {**base, **msg.payload}
             text = body.get("text")
             if body.get("type") == "text" and isinstance(text, dict):
                 check_length(str(text.get("body", "")), self.text_max, "whatsapp text")
-            return [Part(0, {"body": body})]
+            return [Part(0, JsonBody(body))]
         raise InvalidContent(f"whatsapp cannot send {msg.type} messages")
 
     def _text(self, msg: TextMessage) -> dict[str, Any]:
@@ -171,16 +175,18 @@ class WhatsAppAdapter(Adapter[WhatsAppChannel]):
             template["components"] = msg.components
         return {"type": "template", "template": template}
 
-    def send_part(self, out: Outbound, part: Part) -> list[str]:
-        token = self._token.get_secret_value()
-        headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
-        body = encode(part.payload["body"])
+    def send_part(self, out: Outbound, part: Part[JsonBody]) -> list[str]:
+        headers = {
+            "authorization": f"Bearer {self._token.get_secret_value()}",
+            "content-type": "application/json",
+        }
+        body = json_bytes(part.payload.body)
         response = self.http.request("POST", self._url, what=WHAT, content=body, headers=headers)
         if response.is_success:
-            found = _message_id(json_or_none(response))
+            found = _message_id(json_object(response))
             if found is not None:
                 return [found]
-        raise graph_error(WHAT, response, ERRORS, secrets=(token,))
+        raise classify(read(response), ERRORS, WHAT, mask=self.mask)
 
 
 def _parameters(component: dict[str, JsonValue]) -> list[dict[str, JsonValue]]:
@@ -188,8 +194,8 @@ def _parameters(component: dict[str, JsonValue]) -> list[dict[str, JsonValue]]:
     return [p for p in params if isinstance(p, dict)] if isinstance(params, list) else []
 
 
-def _message_id(data: Any) -> str | None:
-    messages = data.get("messages") if isinstance(data, dict) else None
+def _message_id(data: dict[str, Any]) -> str | None:
+    messages = data.get("messages")
     first = messages[0] if isinstance(messages, list) and messages else None
     found = first.get("id") if isinstance(first, dict) else None
     return str(found) if found else None

@@ -1,4 +1,5 @@
-"""WhatsApp, Messenger and Instagram jobs through a real worker, Redis and the sandbox."""
+"""WhatsApp, Messenger and Instagram jobs through the send core and the sandbox: the exact
+requests on the wire, templates, quick replies, media part by part, a closed window."""
 
 from __future__ import annotations
 
@@ -10,15 +11,8 @@ from typing import Any
 import pytest
 
 from herald.adapters.meta.graph import GRAPH_VERSION
-from herald.contract.names import SEND_TASK
 from herald.testing.sandbox import Recorded, Sandbox
-from tests.conftest import Outcomes, make_job
-
-pytestmark = pytest.mark.usefixtures("worker")
-
-
-def send(app: Any, settings: Any, job: dict[str, Any]) -> None:
-    app.send_task(SEND_TASK, kwargs={"job": job}, queue=settings.queue)
+from tests.conftest import Core, make_job
 
 
 def received(sandbox: Sandbox, provider: str, recipient: str) -> list[Recorded]:
@@ -42,14 +36,11 @@ def phone() -> str:
     return "3519" + "".join(random.choices("0123456789", k=8))
 
 
-def test_whatsapp_text_is_sent(
-    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
-) -> None:
+def test_whatsapp_text_is_sent(core: Core, sandbox: Sandbox) -> None:
     number = phone()
     job = make_job([{"channel_id": "wa", "identifier": f"+{number}"}])
     job["message"]["text"] = "🧑🏽‍🚀 Hi $contact.firstname"
-    send(celery_app, settings, job)
-    event = outcomes.wait(job["job_id"])
+    event = core.send(job)
 
     assert (event.event, event.data.channel_id, event.data.channel_type) == (
         "message.sent",
@@ -72,9 +63,7 @@ def test_whatsapp_text_is_sent(
     )
 
 
-def test_whatsapp_template_renders_variables_into_parameters(
-    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
-) -> None:
+def test_whatsapp_template_renders_variables_into_parameters(core: Core, sandbox: Sandbox) -> None:
     number = phone()
     job = make_job([{"channel_id": "wa", "identifier": number}], failure_branch=True)
     job["variables"] = {"trigger": {"order_id": "A-17"}}
@@ -94,8 +83,7 @@ def test_whatsapp_template_renders_variables_into_parameters(
             ],
         }
     }
-    send(celery_app, settings, job)
-    event = outcomes.wait(job["job_id"])
+    event = core.send(job)
 
     assert (event.event, event.data.next, event.data.attempts) == ("message.sent", "success", 1)
     [seen] = received(sandbox, "whatsapp", number)
@@ -125,15 +113,10 @@ def test_whatsapp_template_renders_variables_into_parameters(
 
 @pytest.mark.parametrize(("failure_branch", "expected_next"), [(True, "failure"), (False, "end")])
 def test_whatsapp_131047_is_window_closed(
-    celery_app: Any,
-    settings: Any,
-    outcomes: Outcomes,
-    failure_branch: bool,
-    expected_next: str,
+    core: Core, failure_branch: bool, expected_next: str
 ) -> None:
     job = make_job([{"channel_id": "wa", "identifier": "0131047"}], failure_branch=failure_branch)
-    send(celery_app, settings, job)
-    event = outcomes.wait(job["job_id"])
+    event = core.send(job)
 
     assert (event.event, event.data.outcome, event.data.next) == (
         "message.failed",
@@ -148,9 +131,7 @@ def test_whatsapp_131047_is_window_closed(
     assert event.data.provider_message_ids == []
 
 
-def test_messenger_text_with_quick_replies(
-    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
-) -> None:
+def test_messenger_text_with_quick_replies(core: Core, sandbox: Sandbox) -> None:
     psid = f"psid-{uuid.uuid4().hex[:10]}"
     job = make_job([{"channel_id": "fb", "identifier": psid}])
     job["message"] = {
@@ -158,8 +139,7 @@ def test_messenger_text_with_quick_replies(
         "text": "Hi $contact.firstname, rate us?",
         "quick_replies": [{"title": "👍 Good", "payload": "good"}, {"title": "Bad"}],
     }
-    send(celery_app, settings, job)
-    event = outcomes.wait(job["job_id"])
+    event = core.send(job)
 
     assert (event.event, event.data.channel_type) == ("message.sent", "messenger")
     [seen] = received(sandbox, "messenger", psid)
@@ -181,9 +161,7 @@ def test_messenger_text_with_quick_replies(
     assert message_id.startswith("m_sandbox-messenger-")
 
 
-def test_instagram_media_is_sent_part_by_part(
-    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
-) -> None:
+def test_instagram_media_is_sent_part_by_part(core: Core, sandbox: Sandbox) -> None:
     igsid = f"igsid-{uuid.uuid4().hex[:10]}"
     job = make_job([{"channel_id": "ig", "identifier": igsid}])
     job["message"] = {
@@ -197,8 +175,7 @@ def test_instagram_media_is_sent_part_by_part(
             {"url": "https://files.example/b.mp4", "kind": "video"},
         ],
     }
-    send(celery_app, settings, job)
-    event = outcomes.wait(job["job_id"])
+    event = core.send(job)
 
     assert (event.event, event.data.channel_type, event.data.attempts) == (
         "message.sent",

@@ -1,27 +1,20 @@
-"""Twilio SMS, LINE and Viber sends through a real worker, Redis and the provider sandbox."""
+"""Twilio SMS, LINE and Viber jobs through the send core and the sandbox: menus, retry keys
+(a send LINE already accepted counts as sent), refused recipients."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
 from herald.adapters.line import retry_key
-from herald.contract.names import SEND_TASK
 from herald.testing.sandbox import DEFAULT_SECRETS, Sandbox
 from herald.testing.sandbox.server import Recorded
-from tests.conftest import Outcomes, make_job, sandbox_requests
-
-pytestmark = pytest.mark.usefixtures("worker")
+from tests.conftest import Core, make_job, sandbox_requests
 
 MENU = [{"title": "Yes", "payload": "YES"}, {"title": "No"}]
-
-
-def send(app: Any, settings: Any, job: dict[str, Any]) -> None:
-    app.send_task(SEND_TASK, kwargs={"job": job}, queue=settings.queue)
 
 
 def twilio_forms(sandbox: Sandbox, to: str) -> list[dict[str, list[str]]]:
@@ -38,9 +31,7 @@ def phone() -> str:
     return f"+1555{uuid.uuid4().int % 10**7:07d}"
 
 
-def test_sms_text_is_sent_with_a_numbered_menu(
-    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
-) -> None:
+def test_sms_text_is_sent_with_a_numbered_menu(core: Core, sandbox: Sandbox) -> None:
     to = phone()
     job = make_job([{"channel_id": "sms", "identifier": to}])
     job["message"] = {
@@ -49,8 +40,7 @@ def test_sms_text_is_sent_with_a_numbered_menu(
         "quick_replies": MENU,
     }
 
-    send(celery_app, settings, job)
-    event = outcomes.wait(job["job_id"])
+    event = core.send(job)
 
     assert (event.event, event.data.next, event.data.error) == ("message.sent", "success", None)
     assert (event.data.channel_id, event.data.channel_type) == ("sms", "twilio_sms")
@@ -64,12 +54,9 @@ def test_sms_text_is_sent_with_a_numbered_menu(
     assert sid.startswith("SM") and len(sid) == 34
 
 
-def test_sms_to_an_unsubscribed_number_is_recipient_unavailable(
-    celery_app: Any, settings: Any, outcomes: Outcomes
-) -> None:
+def test_sms_to_an_unsubscribed_number_is_recipient_unavailable(core: Core) -> None:
     job = make_job([{"channel_id": "sms", "identifier": "+15005550004"}], failure_branch=True)
-    send(celery_app, settings, job)
-    event = outcomes.wait(job["job_id"])
+    event = core.send(job)
     assert event.event == "message.failed"
     assert event.data.error is not None
     assert (event.data.error.code, event.data.error.provider_code) == (
@@ -83,15 +70,12 @@ def test_sms_to_an_unsubscribed_number_is_recipient_unavailable(
     )
 
 
-def test_line_text_is_pushed_with_quick_replies(
-    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
-) -> None:
+def test_line_text_is_pushed_with_quick_replies(core: Core, sandbox: Sandbox) -> None:
     user = f"U{uuid.uuid4().hex}"
     job = make_job([{"channel_id": "line", "identifier": user}])
     job["message"] = {"type": "text", "text": "Hi $contact.firstname", "quick_replies": MENU}
 
-    send(celery_app, settings, job)
-    event = outcomes.wait(job["job_id"])
+    event = core.send(job)
 
     assert (event.event, event.data.channel_type) == ("message.sent", "line")
     [seen] = line_requests(sandbox, user)
@@ -103,9 +87,7 @@ def test_line_text_is_pushed_with_quick_replies(
     assert message_id.isdigit()
 
 
-def test_line_already_accepted_retry_key_counts_as_sent(
-    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
-) -> None:
+def test_line_already_accepted_retry_key_counts_as_sent(core: Core, sandbox: Sandbox) -> None:
     user = f"U{uuid.uuid4().hex}"
     job = make_job([{"channel_id": "line", "identifier": user}])
     # Given LINE already accepted this job's first part (an earlier try whose answer was lost)
@@ -119,8 +101,7 @@ def test_line_already_accepted_retry_key_counts_as_sent(
     )
     assert first.status_code == 200
 
-    send(celery_app, settings, job)
-    event = outcomes.wait(job["job_id"])
+    event = core.send(job)
 
     # Then LINE answers 409 and the job is sent, once, with the accepted request id
     assert (event.event, event.data.error) == ("message.sent", None)
@@ -128,14 +109,11 @@ def test_line_already_accepted_retry_key_counts_as_sent(
     assert [r.duplicate for r in line_requests(sandbox, user)] == [False, True]
 
 
-def test_viber_text_is_sent(
-    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
-) -> None:
+def test_viber_text_is_sent(core: Core, sandbox: Sandbox) -> None:
     receiver = f"{uuid.uuid4().hex[:22]}=="
     job = make_job([{"channel_id": "viber", "identifier": receiver}])
 
-    send(celery_app, settings, job)
-    event = outcomes.wait(job["job_id"])
+    event = core.send(job)
 
     assert (event.event, event.data.channel_type) == ("message.sent", "viber")
     [body] = sandbox_requests(sandbox, "viber", receiver=receiver)
@@ -152,13 +130,12 @@ def test_viber_text_is_sent(
 
 @pytest.mark.parametrize(("failure_branch", "expected_next"), [(True, "failure"), (False, "end")])
 def test_viber_unsubscribed_receiver_is_recipient_unavailable(
-    celery_app: Any, settings: Any, outcomes: Outcomes, failure_branch: bool, expected_next: str
+    core: Core, failure_branch: bool, expected_next: str
 ) -> None:
     job = make_job(
         [{"channel_id": "viber", "identifier": "unsubscribed"}], failure_branch=failure_branch
     )
-    send(celery_app, settings, job)
-    event = outcomes.wait(job["job_id"])
+    event = core.send(job)
     assert event.event == "message.failed"
     assert event.data.error is not None
     assert event.data.error.code == "recipient_unavailable"
