@@ -8,7 +8,7 @@ from herald.contract.errors import HeraldError, SendError
 from herald.contract.events import OutcomeEvent
 from herald.contract.job import Interaction, SendJob, parse_job
 from herald.contract.names import INTERACTION_TASK, SEND_TASK
-from herald.producer import enqueue, record_interaction
+from herald.producer import Producer, enqueue, record_interaction
 
 __all__ = [
     "INTERACTION_TASK",
@@ -16,6 +16,7 @@ __all__ = [
     "HeraldError",
     "Interaction",
     "OutcomeEvent",
+    "Producer",
     "SendError",
     "SendJob",
     "enqueue",

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from herald.producer import enqueue
-from herald.store.connection import state_store
 from herald.store.reaper import Reaper
 from herald.store.records import DeliveryStore
 from herald.testing.processes import protocol_v2
@@ -19,28 +18,32 @@ from tests.conftest import Outcomes, make_job
 pytestmark = pytest.mark.usefixtures("worker")
 
 
-def reaper(celery_app: Any, settings: Any) -> Reaper:
-    return Reaper(state_store(), celery_app, queue=settings.queue, min_age_s=0, slack_s=0)
+@pytest.fixture
+def store(context: Any) -> DeliveryStore:
+    """The state store of this run's worker context."""
+    return context.store  # type: ignore[no-any-return]
+
+
+def reaper(celery_app: Any, settings: Any, store: DeliveryStore) -> Reaper:
+    return Reaper(store, celery_app, queue=settings.queue, min_age_s=0, slack_s=0)
 
 
 def test_enqueue_records_pending_and_the_claim_and_finish_clear_it(
-    celery_app: Any, settings: Any, outcomes: Outcomes, rclient: Any
+    celery_app: Any, settings: Any, store: DeliveryStore, outcomes: Outcomes, rclient: Any
 ) -> None:
     job = make_job()
     enqueue(celery_app, job, queue=settings.queue)
     outcomes.wait(job["job_id"], settle=0)
-    store = state_store()
     assert rclient.zscore(store.pending.key, job["job_id"]) is None
     assert rclient.hget(f"herald:job:{job['job_id']}", "payload") is None
     assert float(rclient.get(store.pending.watermark_key)) > 0
 
 
 def test_a_lost_message_is_published_again_and_sent_once(
-    celery_app: Any, settings: Any, outcomes: Outcomes, rclient: Any
+    celery_app: Any, settings: Any, store: DeliveryStore, outcomes: Outcomes, rclient: Any
 ) -> None:
     # Given a job recorded as pending whose message never reached the queue (a worker
     # killed between kombu's BRPOP and its unacked record, or a publish that failed)...
-    store = state_store()
     lost = make_job()
     store.pending.record(lost["job_id"], json.dumps(lost))
     time.sleep(0.01)
@@ -49,7 +52,7 @@ def test_a_lost_message_is_published_again_and_sent_once(
     enqueue(celery_app, later, queue=settings.queue)
     outcomes.wait(later["job_id"], settle=0)
     # when the reaper sweeps, it publishes the lost one again,
-    published = reaper(celery_app, settings).run_once()
+    published = reaper(celery_app, settings, store).run_once()
     assert published >= 1
     # and the job is sent, with one event.
     event = outcomes.wait(lost["job_id"])
@@ -59,7 +62,7 @@ def test_a_lost_message_is_published_again_and_sent_once(
 
 
 def test_a_job_that_may_still_wait_in_its_queue_is_left_alone(
-    celery_app: Any, settings: Any, rclient: Any
+    celery_app: Any, settings: Any, store: DeliveryStore, rclient: Any
 ) -> None:
     # A queue no worker consumes: messages wait in it, and no job of it was ever claimed.
     idle = f"herald-idle-{uuid.uuid4().hex[:8]}"
@@ -78,7 +81,7 @@ def test_a_job_that_may_still_wait_in_its_queue_is_left_alone(
 
 
 def test_a_job_held_unacked_by_a_worker_is_left_alone(
-    celery_app: Any, settings: Any, rclient: Any
+    celery_app: Any, settings: Any, store: DeliveryStore, rclient: Any
 ) -> None:
     idle = f"herald-idle-{uuid.uuid4().hex[:8]}"
     store = DeliveryStore(
@@ -99,9 +102,8 @@ def test_a_job_held_unacked_by_a_worker_is_left_alone(
 
 
 def test_a_young_pending_job_is_left_alone_even_behind_the_watermark(
-    celery_app: Any, settings: Any, outcomes: Outcomes
+    celery_app: Any, settings: Any, store: DeliveryStore, outcomes: Outcomes
 ) -> None:
-    store = state_store()
     young = make_job()
     store.pending.record(young["job_id"], json.dumps(young))
     time.sleep(0.01)

@@ -1,13 +1,11 @@
 """Connections: where the broker and the state Redis are, and the clients to them.
 
 :func:`resolve_urls` decides the broker and the state Redis (the embedded server when no
-broker is set); :func:`state_store` is a process's store for producers and the reaper.
+broker is set); :func:`build_store` makes a delivery store on the state Redis.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass
 
 import redis
@@ -75,26 +73,3 @@ def build_store(settings: Settings, *, max_connections: int) -> DeliveryStore:
         queue=settings.queue,
     )
 
-
-_lock = threading.Lock()
-_store: DeliveryStore | None = None
-_pid: int | None = None
-
-
-def state_store() -> DeliveryStore:
-    """This process's store for producers and the reaper (no adapters built)."""
-    global _store, _pid
-    with _lock:
-        if _store is None or _pid != os.getpid():
-            _store = build_store(Settings(), max_connections=8)
-            _pid = os.getpid()
-        return _store
-
-
-def reset() -> None:
-    """Forget this process's store (tests, and settings changes)."""
-    global _store
-    with _lock:
-        if _store is not None:
-            _store.redis.close()
-        _store = None
