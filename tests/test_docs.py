@@ -3,6 +3,7 @@ file and a heading that exist, and nothing cites a brief that is not in the repo
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -60,3 +61,39 @@ def test_nothing_cites_a_brief_outside_the_repository() -> None:
         for m in OUTSIDE.finditer(p.read_text(encoding="utf-8"))
     ]
     assert not cited
+
+
+#: Dotted names in the docs that are task or queue names, not Python objects.
+NOT_PYTHON = {
+    "herald.send_message",
+    "herald.record_interaction",
+    "herald.send_batch",
+    "herald.bulk",
+}
+
+
+def resolves(dotted: str) -> bool:
+    """Whether ``herald.a.b.c`` names a module, or an attribute of one."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(found, name):
+                return False
+            found = getattr(found, name)
+        return True
+    return False
+
+
+def test_the_docs_name_only_code_that_exists() -> None:
+    pages = [*(ROOT / "docs").rglob("*.md"), ROOT / "README.md"]
+    named = {
+        (str(page.relative_to(ROOT)), match[1])
+        for page in pages
+        for match in re.finditer(r"`(herald(?:\.\w+)+)`", page.read_text(encoding="utf-8"))
+    }
+    missing = sorted((page, name) for page, name in named if name not in NOT_PYTHON)
+    assert [m for m in missing if not resolves(m[1])] == []

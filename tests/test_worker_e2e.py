@@ -117,6 +117,10 @@ def test_malformed_task_call_is_invalid_job_known_by_its_task_id(
     event = outcomes.wait(task_id)
     assert (event.event, event.data.job_id, event.data.attempts) == ("message.failed", task_id, 0)
     assert event.data.error is not None and event.data.error.code == "invalid_job"
+    assert event.data.error.message == (
+        "herald.send_message takes one argument, job; it was called with 1 positional,"
+        " keyword 'priority'"
+    )
     assert sandbox_requests(sandbox, "telegram", chat_id=chat_id) == []
 
 

@@ -7,7 +7,7 @@ Provider-specific payloads (template components, custom JSON) stay free JSON.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -27,6 +27,8 @@ MAX_TEXT_CHARS = 2000
 MAX_EMAIL_ATTACHMENTS = 5
 RESERVED_NAMESPACES = frozenset({"contact", "assignee", "system"})
 LAST_INTERACTED = "last_interacted"
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
@@ -201,21 +203,20 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _parse(model: type[M], raw: Any, what: str) -> M:
+    if not isinstance(raw, dict):
+        raise InvalidJob(f"{what} must be a JSON object, not {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidJob(f"invalid {what}: {describe(exc)}") from exc
+
+
 def parse_job(raw: Any) -> SendJob:
     """Validate a decoded payload as a send job, or raise :class:`InvalidJob`."""
-    if not isinstance(raw, dict):
-        raise InvalidJob(f"job must be a JSON object, not {type(raw).__name__}")
-    try:
-        return SendJob.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidJob(f"invalid job: {describe(exc)}") from exc
+    return _parse(SendJob, raw, "job")
 
 
 def parse_interaction(raw: Any) -> Interaction:
     """Validate a decoded payload as an interaction, or raise :class:`InvalidJob`."""
-    if not isinstance(raw, dict):
-        raise InvalidJob(f"interaction must be a JSON object, not {type(raw).__name__}")
-    try:
-        return Interaction.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidJob(f"invalid interaction: {describe(exc)}") from exc
+    return _parse(Interaction, raw, "interaction")

@@ -112,9 +112,7 @@ class Delivery:
         log.info("job %s: %s; again in %.1fs", attempt.job_id, decision.reason, decision.after)
         return decision
 
-    def _call(
-        self, adapter: AnyAdapter, out: Outbound, plan: list[Part], attempt: Attempt
-    ) -> None:
+    def _call(self, adapter: AnyAdapter, out: Outbound, plan: list[Part], attempt: Attempt) -> None:
         """One try at the whole message: every part not yet accepted, in order, each
         after a slot of the fleet-wide rate limit."""
         pending = [part for part in plan if part.index not in attempt.parts]

@@ -75,12 +75,12 @@ class Pipeline:
 
     def send(self, raw: Any, *, task_id: str, received_at: datetime | None = None) -> Step:
         """Run one delivery attempt of the payload ``raw`` received as task ``task_id``."""
-        received = utc_stamp(received_at)
-        token = uuid.uuid4().hex
         try:
             job = parse_job(raw)
         except InvalidJob as exc:
-            return Finished(self._refuse(raw, exc, task_id=task_id, received=received, token=token))
+            return self.refuse(raw, exc, task_id=task_id, received_at=received_at)
+        received = utc_stamp(received_at)
+        token = uuid.uuid4().hex
         job_id = job.job_id or task_id
         claim = self.store.claim(job_id, token, now=received, contact_id=job.contact.id)
         if claim.status == "done":
@@ -110,15 +110,16 @@ class Pipeline:
 
     # -- steps ---------------------------------------------------------------------
 
-    def _refuse(
-        self, raw: Any, exc: InvalidJob, *, task_id: str, received: str, token: str
-    ) -> OutcomeEvent | None:
-        """End a payload that is not a valid job with ``invalid_job``."""
-        ref = JobRef.of_refused(raw, task_id, enqueued_at=received)
-        event = self.outcomes.record(ref, token=token, error=exc)
+    def refuse(
+        self, raw: Any, error: InvalidJob, *, task_id: str, received_at: datetime | None = None
+    ) -> Finished:
+        """End a payload that is not a valid job with ``invalid_job``; a payload that is not
+        even an object is also kept in the dead-letter stream."""
+        ref = JobRef.of_refused(raw, task_id, enqueued_at=utc_stamp(received_at))
+        event = self.outcomes.record(ref, token=uuid.uuid4().hex, error=error)
         if event is not None and not isinstance(raw, dict):
-            self.store.dead_letter(SEND_TASK, raw, exc.message)
-        return event
+            self.store.dead_letter(SEND_TASK, raw, error.message)
+        return Finished(event)
 
     def _deliver(self, job: SendJob, claim: Claim, ref: JobRef, attempt: Attempt) -> Step:
         """Route, then send on the chosen channel; what fails from here on names it."""

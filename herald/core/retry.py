@@ -146,4 +146,3 @@ class RetryPolicy:
         that outlives the visibility timeout is delivered again (kombu#337).
         """
         return max(0.0, min(seconds, self.visibility_timeout_s / 2))
-

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from celery import Task
 
-from herald.contract.errors import ConfigError
+from herald.contract.errors import ConfigError, InvalidJob
 from herald.tasks.context import WorkerContext
 
 
@@ -52,3 +52,20 @@ class HeraldTask(Task):  # type: ignore[misc]
     def context(self) -> WorkerContext:
         """The context of the worker process running this task."""
         return self.slot.get()
+
+
+def call_argument(task: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The task's one argument ``name``, passed by keyword or as the only positional one;
+    :class:`InvalidJob` for a call of any other shape."""
+    if not args and set(kwargs) == {name}:
+        return kwargs[name]
+    if len(args) == 1 and not kwargs:
+        return args[0]
+    given = [f"{len(args)} positional"] if args else []
+    given += [f"keyword {key!r}" for key in sorted(kwargs)[:5]]
+    raise InvalidJob(f"{task} takes one argument, {name}; it was called with {', '.join(given)}")
+
+
+def call_as_given(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A task call as data, for an outcome or a dead-letter entry."""
+    return {"args": list(args), "kwargs": kwargs}

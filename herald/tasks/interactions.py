@@ -10,16 +10,7 @@ from herald.contract.errors import InvalidJob
 from herald.contract.events import utc_stamp
 from herald.contract.job import parse_interaction
 from herald.contract.names import INTERACTION_TASK
-from herald.tasks.base import ContextSlot, HeraldTask
-
-
-def _interaction_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The ``interaction`` however the producer passed it (a malformed call as it came)."""
-    if not args and set(kwargs) == {"interaction"}:
-        return kwargs["interaction"]
-    if len(args) == 1 and not kwargs:
-        return args[0]
-    return {"args": list(args), "kwargs": kwargs}
+from herald.tasks.base import ContextSlot, HeraldTask, call_argument, call_as_given
 
 
 def register_record_interaction(app: Celery, slot: ContextSlot) -> None:
@@ -39,9 +30,10 @@ def register_record_interaction(app: Celery, slot: ContextSlot) -> None:
 
         An invalid interaction gets no outcome event: it goes to the dead-letter stream.
         """
-        raw = _interaction_argument(args, kwargs)
         store = self.context.store
+        raw: Any = call_as_given(args, kwargs)
         try:
+            raw = call_argument(INTERACTION_TASK, "interaction", args, kwargs)
             item = parse_interaction(raw)
         except InvalidJob as exc:
             store.dead_letter(INTERACTION_TASK, raw, exc.message)

@@ -9,22 +9,22 @@ import redis
 from celery import Celery
 from celery.exceptions import Reject
 
-from herald.contract.errors import ConfigError
+from herald.contract.errors import ConfigError, InvalidJob
 from herald.contract.names import SEND_TASK
+from herald.core.pipeline import Pipeline, Step
 from herald.core.retry import Requeue
-from herald.tasks.base import ContextSlot, HeraldTask
+from herald.tasks.base import ContextSlot, HeraldTask, call_argument, call_as_given
 
 log = logging.getLogger("herald.tasks")
 
 
-def _job_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The ``job`` however the producer passed it; anything malformed becomes the payload
-    itself, so the pipeline refuses it with ``invalid_job`` instead of a TypeError."""
-    if not args and set(kwargs) == {"job"}:
-        return kwargs["job"]
-    if len(args) == 1 and not kwargs:
-        return args[0]
-    return {"__malformed_call__": {"args": list(args), "kwargs": kwargs}}
+def _run(pipeline: Pipeline, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Step:
+    """One run of the call: the job sent, or the call refused as ``invalid_job``."""
+    try:
+        job = call_argument(SEND_TASK, "job", args, kwargs)
+    except InvalidJob as exc:
+        return pipeline.refuse(call_as_given(args, kwargs), exc, task_id=task_id)
+    return pipeline.send(job, task_id=task_id)
 
 
 def register_send_message(app: Celery, slot: ContextSlot) -> None:
@@ -44,8 +44,7 @@ def register_send_message(app: Celery, slot: ContextSlot) -> None:
     def send_message(self: HeraldTask, *args: Any, **kwargs: Any) -> None:
         """Send one message; exactly one outcome event per job_id."""
         try:
-            pipeline = self.context.pipeline
-            step = pipeline.send(_job_argument(args, kwargs), task_id=self.request.id)
+            step = _run(self.context.pipeline, self.request.id, args, kwargs)
         except ConfigError as exc:
             # No context in this process: keep the job, say why loudly.
             log.critical("herald: %s; job left on the queue", exc)
