@@ -15,12 +15,16 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 from herald.adapters.base import Adapter, Outbound
 from herald.contract.errors import SendError
 from herald.contract.job import TextMessage, Workflow
 from herald.testing.sandbox import Sandbox
+
+#: One SSL context for every test's client pools (building one loads the CA bundle, ~40 ms).
+SHARED_SSL = httpx.create_ssl_context()
 
 #: A ZWJ family and a toned thumb: one character to a reader, several code points to Python.
 SHORT_FAMILY = "👩‍👩‍👧‍👦 hi 👍🏽"

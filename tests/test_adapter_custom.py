@@ -26,8 +26,8 @@ from herald.contract.job import Attachment, MediaMessage, TextMessage, Workflow
 from herald.testing.sandbox import Sandbox
 from herald.testing.sandbox.server import FLOOD_RETRY_AFTER
 from tests import adapter_support as support
+from tests.adapter_support import SHARED_SSL, Row, adapter_fixture, sandbox_fixture, text
 from tests.adapter_support import SHORT_FAMILY as FAMILY
-from tests.adapter_support import Row, adapter_fixture, sandbox_fixture, text
 from tests.adapter_support import send_one as send
 
 SECRET = "whsec_" + base64.b64encode(b"a-test-key-for-the-custom-channel").decode()
@@ -45,7 +45,7 @@ def make_adapter(base_url: str, secret: str = SECRET, url: str | None = None) ->
         secret=SecretStr(secret),
         base_url=base_url if url else None,
     )
-    return CustomAdapter(channel, ClientPool())
+    return CustomAdapter(channel, ClientPool(ssl_context=SHARED_SSL))
 
 
 adapter = adapter_fixture(make_adapter)
@@ -273,5 +273,5 @@ def test_webhook_answers_become_errors(sandbox: Sandbox, row: Row) -> None:
     )
     out = support.outbound(text(), channel_id="hook", recipient=row.to or "user-7")
     secrets = [SECRET.removeprefix("whsec_")]
-    with closing(CustomAdapter(channel, ClientPool())) as adapter:
+    with closing(CustomAdapter(channel, ClientPool(ssl_context=SHARED_SSL))) as adapter:
         support.answer_row(sandbox, "custom", adapter, out, row, secrets=secrets, send=send)

@@ -35,8 +35,8 @@ from herald.contract.job import (
 from herald.testing.sandbox import Sandbox
 from herald.testing.sandbox.files import file_bytes
 from tests import adapter_support as support
+from tests.adapter_support import SHARED_SSL, closed_port, sandbox_fixture, text
 from tests.adapter_support import SHORT_FAMILY as FAMILY
-from tests.adapter_support import closed_port, sandbox_fixture, text
 from tests.adapter_support import send_one as send
 from tests.smtp_server import SmtpServer
 
@@ -67,7 +67,7 @@ def make_adapter(port: int, **fields: Any) -> SmtpAdapter:
         "security": "none",
         **fields,
     }
-    return SmtpAdapter(SmtpChannel(**config), ClientPool())
+    return SmtpAdapter(SmtpChannel(**config), ClientPool(ssl_context=SHARED_SSL))
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 
 from herald.adapters.http import ClientPool
 from herald.contract.errors import ProviderUnavailable
+from tests.adapter_support import SHARED_SSL
 
 
 class CountingPool(ClientPool):
@@ -50,7 +51,7 @@ def test_threads_hammering_the_pool_never_exceed_its_maximum() -> None:
 
 
 def test_a_send_waits_for_a_free_client_at_most_the_connect_timeout() -> None:
-    pool = ClientPool(max_clients=1, connect_timeout=0.2)
+    pool = ClientPool(ssl_context=SHARED_SSL, max_clients=1, connect_timeout=0.2)
     with pool.client():
         began = time.monotonic()
         with pytest.raises(ProviderUnavailable) as caught, pool.client("line push"):

@@ -26,7 +26,15 @@ from herald.testing.sandbox import Sandbox
 from herald.testing.sandbox.line import FIRST_MESSAGE_ID
 from herald.testing.sandbox.server import FLOOD_RETRY_AFTER
 from tests import adapter_support as support
-from tests.adapter_support import FAMILY, Row, adapter_fixture, sandbox_fixture, send, text
+from tests.adapter_support import (
+    FAMILY,
+    SHARED_SSL,
+    Row,
+    adapter_fixture,
+    sandbox_fixture,
+    send,
+    text,
+)
 
 TOKEN = "line-test-channel-access-token-xyz"
 USER = "U4af4980629a1b2c3d4e5f60718293a4b"
@@ -40,7 +48,7 @@ def make_adapter(base_url: str) -> LineAdapter:
     channel = LineChannel(
         id="line", type="line", channel_access_token=SecretStr(TOKEN), base_url=base_url
     )
-    return LineAdapter(channel, ClientPool())
+    return LineAdapter(channel, ClientPool(ssl_context=SHARED_SSL))
 
 
 adapter = adapter_fixture(make_adapter)

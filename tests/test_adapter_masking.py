@@ -11,6 +11,7 @@ from herald.adapters.email.smtp import SmtpAdapter
 from herald.adapters.http import ClientPool
 from herald.adapters.masking import MIN_SECRET, TEXT_MAX, Mask
 from herald.config import CustomChannel, SmtpChannel
+from tests.adapter_support import SHARED_SSL
 
 
 def test_raw_and_url_encoded_forms_are_masked() -> None:
@@ -39,7 +40,10 @@ def test_the_adapter_collects_every_secret_of_its_channel_itself() -> None:
     hook = CustomChannel(
         id="h", type="custom", url="https://hooks.example/in", secret=SecretStr(f"whsec_{key}")
     )
-    assert CustomAdapter(hook, ClientPool()).mask(f"whsec_{key} and {key}") == "**** and ****"
+    assert (
+        CustomAdapter(hook, ClientPool(ssl_context=SHARED_SSL)).mask(f"whsec_{key} and {key}")
+        == "**** and ****"
+    )
     mail = SmtpChannel(
         id="m",
         type="email_smtp",
@@ -47,6 +51,9 @@ def test_the_adapter_collects_every_secret_of_its_channel_itself() -> None:
         from_address="a@example.com",
         password=SecretStr("the-smtp-password"),
     )
-    assert SmtpAdapter(mail, ClientPool()).mask("535 the-smtp-password") == "535 ****"
+    assert (
+        SmtpAdapter(mail, ClientPool(ssl_context=SHARED_SSL)).mask("535 the-smtp-password")
+        == "535 ****"
+    )
     unset = SmtpChannel(id="m", type="email_smtp", host="smtp.example", from_address="a@x.y")
-    assert SmtpAdapter(unset, ClientPool()).mask.hidden == ()
+    assert SmtpAdapter(unset, ClientPool(ssl_context=SHARED_SSL)).mask.hidden == ()

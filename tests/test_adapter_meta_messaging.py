@@ -36,7 +36,16 @@ from herald.contract.job import (
 )
 from herald.testing.sandbox import Sandbox
 from tests import adapter_support as support
-from tests.adapter_support import FAMILY, Row, adapter_fixture, sandbox_fixture, send, text, wire
+from tests.adapter_support import (
+    FAMILY,
+    SHARED_SSL,
+    Row,
+    adapter_fixture,
+    sandbox_fixture,
+    send,
+    text,
+    wire,
+)
 
 FB_TOKEN = "EAAG-page-token-s3cr3t"
 IG_TOKEN = "IGQV-ig-token-s3cr3t"
@@ -65,7 +74,7 @@ def make_messenger(base_url: str) -> MessengerAdapter:
         page_access_token=SecretStr(FB_TOKEN),
         base_url=base_url,
     )
-    return MessengerAdapter(channel, ClientPool())
+    return MessengerAdapter(channel, ClientPool(ssl_context=SHARED_SSL))
 
 
 def make_instagram(base_url: str) -> InstagramAdapter:
@@ -76,7 +85,7 @@ def make_instagram(base_url: str) -> InstagramAdapter:
         access_token=SecretStr(IG_TOKEN),
         base_url=base_url,
     )
-    return InstagramAdapter(channel, ClientPool())
+    return InstagramAdapter(channel, ClientPool(ssl_context=SHARED_SSL))
 
 
 fb = adapter_fixture(make_messenger)

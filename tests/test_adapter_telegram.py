@@ -25,7 +25,15 @@ from herald.testing.sandbox import Sandbox
 from herald.testing.sandbox.server import FLOOD_RETRY_AFTER
 from herald.testing.sandbox.telegram import MIGRATED_CHAT_ID
 from tests import adapter_support as support
-from tests.adapter_support import FAMILY, Row, adapter_fixture, sandbox_fixture, send, text
+from tests.adapter_support import (
+    FAMILY,
+    SHARED_SSL,
+    Row,
+    adapter_fixture,
+    sandbox_fixture,
+    send,
+    text,
+)
 
 TOKEN = "987654:AAH-sandbox-secret-token_xyz"
 
@@ -36,7 +44,7 @@ def make_adapter(base_url: str, token: str = TOKEN, **pool: Any) -> TelegramAdap
     channel = TelegramChannel(
         id="tg", type="telegram", bot_token=SecretStr(token), base_url=base_url
     )
-    return TelegramAdapter(channel, ClientPool(**pool))
+    return TelegramAdapter(channel, ClientPool(ssl_context=SHARED_SSL, **pool))
 
 
 adapter = adapter_fixture(make_adapter)
@@ -241,5 +249,5 @@ def test_telegram_answers_become_errors(sandbox: Sandbox, row: Row) -> None:
         id="tg", type="telegram", bot_token=SecretStr(TOKEN), base_url=sandbox.url
     )
     out = support.outbound(text(), channel_id="tg", recipient=row.to or "4242")
-    with closing(TelegramAdapter(channel, ClientPool())) as adapter:
+    with closing(TelegramAdapter(channel, ClientPool(ssl_context=SHARED_SSL))) as adapter:
         support.answer_row(sandbox, "telegram", adapter, out, row, secrets=[TOKEN, "987654"])

@@ -28,7 +28,15 @@ from herald.contract.errors import (
 from herald.contract.job import Attachment, CustomPayload, EmailMessage, MediaMessage, QuickReply
 from herald.testing.sandbox import Sandbox
 from tests import adapter_support as support
-from tests.adapter_support import FAMILY, Row, adapter_fixture, sandbox_fixture, send, text
+from tests.adapter_support import (
+    FAMILY,
+    SHARED_SSL,
+    Row,
+    adapter_fixture,
+    sandbox_fixture,
+    send,
+    text,
+)
 
 SID = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "twilio-test-secret-token-42"
@@ -50,7 +58,7 @@ def make_adapter(base_url: str, **fields: Any) -> TwilioSmsAdapter:
         base_url=base_url,
         **fields,
     )
-    return TwilioSmsAdapter(channel, ClientPool())
+    return TwilioSmsAdapter(channel, ClientPool(ssl_context=SHARED_SSL))
 
 
 adapter = adapter_fixture(make_adapter)
@@ -111,7 +119,7 @@ def test_a_channel_without_sender_is_a_config_error() -> None:
         id="sms", type="twilio_sms", account_sid=SID, auth_token=SecretStr(TOKEN)
     )
     with pytest.raises(ConfigError, match="from_number or messaging_service_sid"):
-        TwilioSmsAdapter(channel, ClientPool())
+        TwilioSmsAdapter(channel, ClientPool(ssl_context=SHARED_SSL))
 
 
 def test_media_is_one_mms_with_every_url_and_the_captions(

@@ -24,7 +24,15 @@ from herald.contract.job import Attachment, CustomPayload, EmailMessage, MediaMe
 from herald.testing.sandbox import Sandbox
 from herald.testing.sandbox.viber import FIRST_MESSAGE_TOKEN
 from tests import adapter_support as support
-from tests.adapter_support import FAMILY, Row, adapter_fixture, sandbox_fixture, send, text
+from tests.adapter_support import (
+    FAMILY,
+    SHARED_SSL,
+    Row,
+    adapter_fixture,
+    sandbox_fixture,
+    send,
+    text,
+)
 
 TOKEN = "4453b6ac-viber-test-token-e02c5f12"
 USER = "01234567890A="
@@ -42,7 +50,7 @@ def make_adapter(base_url: str) -> ViberAdapter:
         sender_name="Herald Shop",
         base_url=base_url,
     )
-    return ViberAdapter(channel, ClientPool())
+    return ViberAdapter(channel, ClientPool(ssl_context=SHARED_SSL))
 
 
 adapter = adapter_fixture(make_adapter)

@@ -34,7 +34,16 @@ from herald.contract.job import (
 )
 from herald.testing.sandbox import Sandbox
 from tests import adapter_support as support
-from tests.adapter_support import FAMILY, Row, adapter_fixture, sandbox_fixture, send, text, wire
+from tests.adapter_support import (
+    FAMILY,
+    SHARED_SSL,
+    Row,
+    adapter_fixture,
+    sandbox_fixture,
+    send,
+    text,
+    wire,
+)
 
 TOKEN = "EAAG-whatsapp-test-token-s3cr3t"
 PHONE_ID = "106540352242922"
@@ -52,7 +61,7 @@ def make_adapter(base_url: str) -> WhatsAppAdapter:
         access_token=SecretStr(TOKEN),
         base_url=base_url,
     )
-    return WhatsAppAdapter(channel, ClientPool())
+    return WhatsAppAdapter(channel, ClientPool(ssl_context=SHARED_SSL))
 
 
 adapter = adapter_fixture(make_adapter)

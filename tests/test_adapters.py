@@ -33,7 +33,7 @@ from herald.config import (
 from herald.contract.errors import AuthFailed, ProviderUnavailable
 from herald.testing.sandbox import DEFAULT_SECRETS, Sandbox
 from tests import adapter_support as support
-from tests.adapter_support import closed_port, text
+from tests.adapter_support import SHARED_SSL, closed_port, text
 from tests.smtp_server import SmtpServer
 
 SMTP_PASSWORD = "smtp-test-password"
@@ -63,7 +63,9 @@ class Case:
 
     def adapter(self, url: str, secret: str | None = None, **pool: Any) -> AnyAdapter:
         channel = self.make(url, self.secret if secret is None else secret)
-        return ADAPTERS[ChannelType(channel.type)](channel, ClientPool(**pool))
+        return ADAPTERS[ChannelType(channel.type)](
+            channel, ClientPool(ssl_context=SHARED_SSL, **pool)
+        )
 
 
 def graph(text: str) -> tuple[int, Any]:

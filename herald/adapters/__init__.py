@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import httpx
+
 from herald.adapters.base import Adapter, AnyAdapter, Outbound, Part
 from herald.adapters.custom import CustomAdapter
 from herald.adapters.email.sendgrid import SendGridAdapter
@@ -52,13 +54,16 @@ def adapter_class(channel: ChannelConfig) -> type[AnyAdapter]:
 def build_adapters(
     channels: Mapping[str, ChannelConfig], settings: Settings
 ) -> dict[str, AnyAdapter]:
-    """One adapter per configured channel, each with its own pool of HTTP clients."""
+    """One adapter per configured channel, each with its own pool of HTTP clients (all
+    sharing one SSL context)."""
     adapters: dict[str, AnyAdapter] = {}
+    ssl_context = httpx.create_ssl_context()
     for channel_id, channel in channels.items():
         pool = ClientPool(
             connect_timeout=settings.http_connect_timeout_s,
             timeout=settings.http_timeout_s,
             max_clients=settings.worker_concurrency,
+            ssl_context=ssl_context,
         )
         adapters[channel_id] = adapter_class(channel)(channel, pool)
     return adapters

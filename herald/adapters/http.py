@@ -10,7 +10,6 @@ and gevent (``queue.LifoQueue`` and ``threading.Lock`` are patched by gevent).
 
 from __future__ import annotations
 
-import functools
 import json
 import queue
 import ssl
@@ -27,12 +26,6 @@ from herald.contract.errors import ProviderUnavailable
 CONNECTIONS_PER_CLIENT = 2
 
 
-@functools.cache
-def ssl_context() -> ssl.SSLContext:
-    """The SSL context of every client (loading the CA bundle takes ~40 ms; it is shareable)."""
-    return httpx.create_ssl_context()
-
-
 class ClientPool:
     """A free list of at most ``max_clients`` httpx clients for one channel."""
 
@@ -43,7 +36,11 @@ class ClientPool:
         timeout: float = 15.0,
         max_clients: int = 64,
         auth: httpx.Auth | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        # Loading the CA bundle takes ~40 ms, and a context is shareable: give every pool of
+        # a process the same one (build_adapters does).
+        self._ssl = ssl_context or httpx.create_ssl_context()
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout, pool=connect_timeout)
         #: How long a send waits for a free client when all are in use.
         self._wait = connect_timeout
@@ -90,7 +87,7 @@ class ClientPool:
     def _build(self) -> httpx.Client:
         try:
             client = httpx.Client(
-                timeout=self._timeout, limits=self._limits, auth=self._auth, verify=ssl_context()
+                timeout=self._timeout, limits=self._limits, auth=self._auth, verify=self._ssl
             )
         except BaseException:
             with self._lock:
