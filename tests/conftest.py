@@ -156,6 +156,8 @@ def herald_env(
             {"telegram": {"channel": "30/s"}, "custom": {"recipient": "2/s"}}
         ),
         "HERALD_DATA_DIR": str(folder / "data"),
+        # The sandbox and the file servers of the tests are on loopback.
+        "HERALD_FETCH_ALLOW_NETWORKS": "127.0.0.1/32",
         **secret_env(),
     }
     saved = {k: os.environ.get(k) for k in env}

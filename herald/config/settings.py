@@ -9,10 +9,11 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from herald.contract.names import DEFAULT_EVENTS_STREAM, DEFAULT_QUEUE
 
@@ -67,6 +68,18 @@ class Settings(BaseSettings):
     #: Provider HTTP timeouts, in seconds.
     http_connect_timeout_s: float = 5.0
     http_timeout_s: float = 15.0
+    #: The largest job (its JSON, in bytes) a worker takes; a larger one is ``invalid_job``.
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: Networks that URL fetches may reach although private or loopback, as CIDRs separated
+    #: by commas (``127.0.0.1/32,10.1.0.0/16``); every other such address is refused.
+    fetch_allow_networks: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+
+    @field_validator("fetch_allow_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(ip_network(part.strip()) for part in value.split(",") if part.strip())
+        return value
 
 
 def redact_url(url: str) -> str:
