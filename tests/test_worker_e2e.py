@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from celery.signals import before_task_publish
 
 from herald.contract.names import DEAD_STREAM, INTERACTION_TASK, SEND_TASK
 from herald.producer import enqueue, record_interaction
@@ -208,3 +209,43 @@ def test_email_job_through_the_worker_reaches_the_smtp_server(
     [mail] = [m for m in smtp_server.messages if m.rcpt_tos == [recipient]]
     assert mail.message["Subject"] == "Order for Ana"
     assert event.data.provider_message_ids == [mail.message["Message-ID"]]
+
+
+def test_a_job_put_back_on_the_queue_shows_only_its_id(
+    celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
+) -> None:
+    # Given a job whose provider asks for a wait longer than the in-call limit,
+    chat_id = chat()
+    sandbox.fail_next(
+        "telegram",
+        429,
+        {"ok": False, "error_code": 429, "description": "slow", "parameters": {"retry_after": 3}},
+    )
+    job = make_job([{"channel_id": "tg", "identifier": chat_id}])
+    job["message"]["text"] = "secret plans for $contact.firstname"
+    published: list[dict[str, Any]] = []
+
+    def seen(headers: dict[str, Any] | None = None, **_: Any) -> None:
+        if headers and headers.get("id") == job["job_id"]:
+            published.append(headers)
+
+    before_task_publish.connect(seen, weak=False)
+    try:
+        celery_app.send_task(
+            SEND_TASK,
+            kwargs={"job": job},
+            queue=settings.queue,
+            task_id=job["job_id"],
+            kwargsrepr=f"{{'job': <job {job['job_id']}>}}",
+        )
+        assert outcomes.wait(job["job_id"], timeout=30).event == "message.sent"
+    finally:
+        before_task_publish.disconnect(seen)
+    # then the message that put it back on the queue shows the job by its id, as the
+    # producer's did, never its content (Flower and task events show these fields).
+    retried = [h for h in published if h.get("retries", 0) > 0]
+    assert retried, published
+    for headers in retried:
+        assert headers["kwargsrepr"] == f"{{'job': <job {job['job_id']}>}}"
+        assert headers["argsrepr"] == "()"
+        assert "secret" not in str(headers)

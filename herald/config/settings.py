@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import re
 from enum import StrEnum
-from pathlib import Path
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator

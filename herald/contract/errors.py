@@ -165,4 +165,3 @@ class ProviderUnavailable(TransientError):
     """Raised on 5xx answers, timeouts, resets and refused connections."""
 
     code = "provider_unavailable"
-

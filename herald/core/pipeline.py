@@ -11,6 +11,7 @@ a ``retry(countdown=...)``.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from herald.contract.job import SendJob, parse_job
 from herald.contract.names import SEND_TASK
 from herald.core.delivery import Attempt, Delivery, Result
 from herald.core.outcomes import JobRef, Outcomes
-from herald.core.render import RenderContext, render_message
+from herald.core.render import Budget, RenderContext, render_message
 from herald.core.retry import NOT_RESENT, GiveUp, LeaseBusy, Requeue, RetryPolicy
 from herald.core.routing import Route, select_channel
 from herald.core.windows import check_window
@@ -76,6 +77,7 @@ class Pipeline:
     def send(self, raw: Any, *, task_id: str, received_at: datetime | None = None) -> Step:
         """Run one delivery attempt of the payload ``raw`` received as task ``task_id``."""
         try:
+            self._check_size(raw)
             job = parse_job(raw)
         except InvalidJob as exc:
             return self.refuse(raw, exc, task_id=task_id, received_at=received_at)
@@ -173,6 +175,19 @@ class Pipeline:
 
     # -- helpers -------------------------------------------------------------------
 
+    def _check_size(self, raw: Any) -> None:
+        """:class:`InvalidJob` for a job over ``HERALD_MAX_PAYLOAD_BYTES`` of JSON."""
+        limit = self.settings.max_payload_bytes
+        try:
+            text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError, RecursionError):
+            return  # not JSON data: parsing says what is wrong with it
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            raise InvalidJob(
+                f"job is {size} bytes of JSON; the limit is {limit} (HERALD_MAX_PAYLOAD_BYTES)"
+            )
+
     def _age(self, ref: JobRef) -> float:
         started = datetime.fromisoformat(ref.enqueued_at.replace("Z", "+00:00"))
         return (datetime.now(UTC) - started).total_seconds()
@@ -185,6 +200,7 @@ class Pipeline:
             now=datetime.now(self.tz),
             # The run-time library (Redis) overrides the file's snippets of the same name.
             snippets={**self.snippets, **live_snippets},
+            budget=Budget(self.settings.max_payload_bytes),
         )
 
 

@@ -17,6 +17,7 @@ from typing import assert_never
 
 from pydantic import JsonValue
 
+from herald.contract.errors import InvalidContent
 from herald.contract.job import (
     AnyMessage,
     Attachment,
@@ -44,15 +45,42 @@ _TOKEN = re.compile(
 )
 
 
+#: Characters one message may render to, all its texts together (the pipeline passes
+#: ``HERALD_MAX_PAYLOAD_BYTES``): rendering stops there, before building more.
+DEFAULT_BUDGET = 256 * 1024
+
+
+class Budget:
+    """What is left of a message's rendering budget, in characters."""
+
+    def __init__(self, chars: int) -> None:
+        self.limit = chars
+        self.left = chars
+
+    def spend(self, piece: str) -> str:
+        """``piece``, once it fits; :class:`InvalidContent` when it does not."""
+        self.left -= len(piece)
+        if self.left < 0:
+            raise InvalidContent(
+                f"the message renders to over {self.limit} characters"
+                " (HERALD_MAX_PAYLOAD_BYTES); no channel takes that much"
+            )
+        return piece
+
+
 @dataclass(frozen=True)
 class RenderContext:
-    """What a job's content may refer to; ``now`` is aware and in the workspace zone."""
+    """What a job's content may refer to; ``now`` is aware and in the workspace zone.
+
+    The budget is shared by every text of the message rendered with this context.
+    """
 
     contact: Contact
     assignee: Mapping[str, JsonValue] | None
     variables: Mapping[str, JsonValue]
     now: datetime
     snippets: Mapping[str, str] = field(default_factory=dict)
+    budget: Budget = field(default_factory=lambda: Budget(DEFAULT_BUDGET))
 
 
 def _verbatim(text: str) -> str:
@@ -112,9 +140,17 @@ class _Pass:
     roots: Mapping[str, JsonValue]
     snippets: Mapping[str, str]
     escape: Escape
+    budget: Budget
 
     def run(self, text: str) -> str:
-        return _TOKEN.sub(self._replace, text)
+        """``text`` rendered, each piece paid from the budget as it is made."""
+        pieces, last = [], 0
+        for match in _TOKEN.finditer(text):
+            pieces.append(self.budget.spend(text[last : match.start()]))
+            pieces.append(self.budget.spend(self._replace(match)))
+            last = match.end()
+        pieces.append(self.budget.spend(text[last:]))
+        return "".join(pieces)
 
     def _replace(self, match: re.Match[str]) -> str:
         name = match["snippet"]
@@ -122,8 +158,9 @@ class _Pass:
             body = self.snippets.get(name)
             if body is None:
                 return match[0]
-            # A snippet is template (its variables render) but snippets do not nest.
-            return replace(self, snippets={}).run(body)
+            # A snippet is template (its variables render) but snippets do not nest. It
+            # renders within what is left, and the outer pass pays for what it made.
+            return replace(self, snippets={}, budget=Budget(self.budget.left)).run(body)
         head, *path = (match["braced"] or match["bare"]).split(".")
         if head not in self.roots and match["braced"] is None:
             return match[0]  # not a variable at all: "$10.50", "US$5.00"
@@ -146,14 +183,16 @@ def render_text(
 
     ``escape`` is applied to every inserted value and fallback, never to the
     template. Unknown or empty variables without a fallback, unknown snippets and
-    text that is no variable (``$10``) stay as written. Never raises.
+    text that is no variable (``$10``) stay as written. Raises only
+    :class:`InvalidContent`, once the message's rendering budget is spent.
     """
     if "$" not in text and "/" not in text:
-        return text
+        return ctx.budget.spend(text)
     return _Pass(
         roots=_roots(ctx),
         snippets=ctx.snippets if snippets else {},
         escape=escape or _verbatim,
+        budget=ctx.budget,
     ).run(text)
 
 

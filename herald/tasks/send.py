@@ -27,6 +27,12 @@ def _run(pipeline: Pipeline, task_id: str, args: tuple[Any, ...], kwargs: dict[s
     return pipeline.send(job, task_id=task_id)
 
 
+def _job_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    job = call_argument(SEND_TASK, "job", args, kwargs)
+    given = job.get("job_id") if isinstance(job, dict) else None
+    return given if isinstance(given, str) else None
+
+
 def register_send_message(app: Celery, slot: ContextSlot) -> None:
     """Register the send task on ``app``."""
 
@@ -55,4 +61,12 @@ def register_send_message(app: Celery, slot: ContextSlot) -> None:
             # visibility timeout. The job's record makes the next run pick up safely.
             raise Reject(str(exc), requeue=True) from exc
         if isinstance(step, Requeue):
-            raise self.retry(countdown=step.after, max_retries=None)
+            # The new message shows the job by its id only, as Herald's producer does: its
+            # content never reaches Flower, task events or logs.
+            shown = f"<job {_job_id(args, kwargs) or self.request.id}>"
+            raise self.retry(
+                countdown=step.after,
+                max_retries=None,
+                argsrepr=f"({shown},)" if args else "()",
+                kwargsrepr=f"{{'job': {shown}}}" if kwargs else "{}",
+            )

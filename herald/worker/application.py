@@ -21,11 +21,14 @@ from herald.tasks.base import ContextSlot
 from herald.tasks.context import UNACKED_RESTORE_INTERVAL_S
 from herald.worker.lifecycle import Lifecycle
 
+#: kombu's Redis transport with each message checked before Celery reads it.
+CHECKED_TRANSPORT = "herald.worker.transport:Transport"
+
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings, each chosen on purpose (see docs/operations.md)."""
     urls = resolve_urls(settings)
-    transport = {
+    transport: dict[str, Any] = {
         # Longer than any retry countdown (clamped to half of it), see herald.core.retry.
         "visibility_timeout": settings.visibility_timeout_s,
         # Sweep for messages of dead workers every 10 s (kombu's default is 100 s).
@@ -39,8 +42,20 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_keepalive": True,
         "health_check_interval": 25,
     }
+    checked: dict[str, Any] = {}
+    if urls.broker.startswith(("redis://", "rediss://")):
+        # Every message is checked before Celery reads it (herald.worker.transport). A job
+        # up to 4 times the payload cap is still read, so that it ends with its own event.
+        body = 4 * settings.max_payload_bytes
+        transport |= {
+            "herald_state_url": urls.redis,
+            "herald_body_bytes": body,
+            "herald_envelope_bytes": body * 4 // 3 + 64 * 1024,
+        }
+        checked["broker_transport"] = CHECKED_TRANSPORT
     return {
         "broker_url": urls.broker,
+        **checked,
         "broker_transport_options": transport,
         # kombu reads the option from the app's configuration too (docs/operations.md).
         "visibility_timeout": settings.visibility_timeout_s,
