@@ -56,25 +56,40 @@ class JobRef:
         """The reference of an invalid payload: what can be read of it, else the task id."""
         if not isinstance(raw, dict):
             return cls(task_id, None, None, None, False, enqueued_at)
-        given, contact = raw.get("job_id"), raw.get("contact")
-        job_id = given if isinstance(given, str) and given else task_id
-        contact_id = contact.get("id") if isinstance(contact, dict) else None
+        contact = raw.get("contact")
         branch = raw.get("failure_branch")
+        job_id = _shown(raw.get("job_id")) or task_id
         return cls(
             key=job_id,
             job_id=job_id,
             workflow=_workflow_or_none(raw.get("workflow")),
-            contact_id=contact_id if isinstance(contact_id, str) else None,
+            contact_id=_shown(contact.get("id")) if isinstance(contact, dict) else None,
             failure_branch=branch if isinstance(branch, bool) else False,
             enqueued_at=enqueued_at,
         )
 
 
+#: The longest id an event of a refused payload repeats from it.
+SHOWN_ID_MAX = 512
+
+
+def _shown(value: Any) -> str | None:
+    """``value`` if an event may repeat it: a short text of printable UTF-8, else None."""
+    if not isinstance(value, str) or not value or len(value) > SHOWN_ID_MAX:
+        return None
+    # Not printable: control characters, line separators, lone surrogates.
+    return value if value.isprintable() else None
+
+
 def _workflow_or_none(raw: Any) -> Workflow | None:
+    if not isinstance(raw, dict):
+        return None
     try:
-        return Workflow.model_validate(raw) if isinstance(raw, dict) else None
+        workflow = Workflow.model_validate(raw)
     except ValueError:
         return None
+    ids = (workflow.workflow_id, workflow.run_id, workflow.step_id)
+    return workflow if all(v is None or _shown(v) == v for v in ids) else None
 
 
 class Outcomes:

@@ -173,7 +173,10 @@ class DeliveryStore:
         """Keep a refused payload, as JSON text, in the dead-letter stream."""
         try:
             shown = json.dumps(raw, ensure_ascii=False)
-        except (TypeError, ValueError):
+            shown.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: escaped, as JSON allows
+            shown = json.dumps(raw)
+        except (TypeError, ValueError, RecursionError):
             shown = repr(raw)
         self.redis.xadd(DEAD_STREAM, {"task": task, "raw": shown, "reason": reason})
 
