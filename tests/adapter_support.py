@@ -13,6 +13,7 @@ import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from ipaddress import ip_network
 from typing import Any, TypeVar
 
 import httpx
@@ -22,6 +23,9 @@ from herald.adapters.base import Adapter, Outbound
 from herald.contract.errors import SendError
 from herald.contract.job import TextMessage, Workflow
 from herald.testing.sandbox import Sandbox
+
+#: Where the tests' file servers are: fetches from it are allowed (not public otherwise).
+LOOPBACK = (ip_network("127.0.0.1/32"),)
 
 #: One SSL context for every test's client pools (building one loads the CA bundle, ~40 ms).
 SHARED_SSL = httpx.create_ssl_context()

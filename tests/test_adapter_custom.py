@@ -11,14 +11,17 @@ from contextlib import closing
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 from standardwebhooks.webhooks import Webhook
 
 from herald.adapters.base import Outbound
-from herald.adapters.custom import ERRORS, CustomAdapter
+from herald.adapters.custom import ERRORS, CustomAdapter, webhook_id
 from herald.adapters.http import ClientPool
 from herald.config import CustomChannel
 from herald.contract.errors import AuthFailed, InvalidContent, ProviderUnavailable, RateLimited
@@ -35,6 +38,8 @@ OTHER_SECRET = "whsec_" + base64.b64encode(b"somebody-else's-key").decode()
 
 sandbox = sandbox_fixture(custom=SECRET)
 WHAT = "custom webhook"
+#: Hypothesis' example database would write a .hypothesis folder into the repo.
+props = settings(database=None, max_examples=300, deadline=None)
 
 
 def make_adapter(base_url: str, secret: str = SECRET, url: str | None = None) -> CustomAdapter:
@@ -136,6 +141,43 @@ def test_resends_are_deduplicated_by_webhook_id(sandbox: Sandbox, adapter: Custo
     assert first == again == ["wh-1"]
     assert other == ["wh-2"]
     assert [r.duplicate for r in sandbox.requests] == [False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("job_id", "header"),
+    [
+        ("run-1:step-1", "run-1:step-1"),  # printable ASCII: as it is
+        ("inner space", "inner space"),
+        ("pedido-ção-7", "pedido-%C3%A7%C3%A3o-7"),  # UTF-8, percent-encoded
+        ("50%-off:1", "50%25-off:1"),  # "%" itself, so that decoding is exact
+        (" padded ", "%20padded%20"),  # outer spaces, which HTTP trims
+    ],
+)
+def test_webhook_id_is_the_job_id_as_a_header_can_carry_it(
+    sandbox: Sandbox, adapter: CustomAdapter, job_id: str, header: str
+) -> None:
+    assert send(adapter, outbound(job_id=job_id)) == ["wh-1"]
+    [seen] = sandbox.requests
+    assert seen.headers["webhook-id"] == header
+    assert unquote(header) == job_id
+    assert seen.json()["data"]["job_id"] == job_id  # the body keeps the exact id
+    assert Webhook(SECRET).verify(seen.body, seen.headers) == seen.json()
+
+
+def test_job_ids_alike_once_encoded_stay_apart(sandbox: Sandbox, adapter: CustomAdapter) -> None:
+    # "café" and the ASCII id that spells its encoding are two jobs: never one resend.
+    assert send(adapter, outbound(job_id="café")) == ["wh-1"]
+    assert send(adapter, outbound(job_id="caf%C3%A9")) == ["wh-2"]
+    assert [r.duplicate for r in sandbox.requests] == [False, False]
+
+
+@props
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"])))
+def test_webhook_id_is_header_safe_and_decodes_to_the_job_id(job_id: str) -> None:
+    header = webhook_id(job_id)
+    assert all(" " <= c <= "~" for c in header)
+    assert header == header.strip()
+    assert unquote(header) == job_id
 
 
 def test_base_url_replaces_scheme_and_host(sandbox: Sandbox) -> None:

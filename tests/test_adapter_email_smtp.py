@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import socket
+import time
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from email.message import EmailMessage as Mime
 from functools import partial
 from typing import Any
 
 import pydantic
 import pytest
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 from pydantic import SecretStr
 
 from herald.adapters.email.attachments import MAX_ATTACHMENT_BYTES
 from herald.adapters.email.smtp import SmtpAdapter
 from herald.adapters.http import ClientPool
+from herald.adapters.masking import MASK
 from herald.config import SmtpChannel
 from herald.contract.errors import (
     AuthFailed,
@@ -35,10 +41,10 @@ from herald.contract.job import (
 from herald.testing.sandbox import Sandbox
 from herald.testing.sandbox.files import file_bytes
 from tests import adapter_support as support
-from tests.adapter_support import SHARED_SSL, closed_port, sandbox_fixture, text
+from tests.adapter_support import LOOPBACK, SHARED_SSL, closed_port, sandbox_fixture, text
 from tests.adapter_support import SHORT_FAMILY as FAMILY
 from tests.adapter_support import send_one as send
-from tests.smtp_server import SmtpServer
+from tests.smtp_server import SmtpServer, _Controller
 
 #: The ``smtp_server`` fixture, registered globally (conftest asks for it by name).
 pytest_plugins = ["tests.smtp_server"]
@@ -55,7 +61,7 @@ def server() -> Iterator[SmtpServer]:
 files = sandbox_fixture()
 
 
-def make_adapter(port: int, **fields: Any) -> SmtpAdapter:
+def make_adapter(port: int, *, deadline_s: float | None = None, **fields: Any) -> SmtpAdapter:
     config: dict[str, Any] = {
         "id": "mail",
         "type": "email_smtp",
@@ -67,7 +73,10 @@ def make_adapter(port: int, **fields: Any) -> SmtpAdapter:
         "security": "none",
         **fields,
     }
-    return SmtpAdapter(SmtpChannel(**config), ClientPool(ssl_context=SHARED_SSL))
+    pool = ClientPool(ssl_context=SHARED_SSL)
+    return SmtpAdapter(
+        SmtpChannel(**config), pool, deadline_s=deadline_s, fetch_allow_networks=LOOPBACK
+    )
 
 
 @pytest.fixture
@@ -317,3 +326,126 @@ def test_no_answer_after_data_is_in_doubt(server: SmtpServer, adapter: SmtpAdapt
     assert isinstance(error, ProviderUnavailable)
     assert error.in_doubt is True
     assert error.message == "smtp data: no answer (SMTPReadTimeoutError)"
+
+
+# --- secrets in AUTH replies ------------------------------------------------------------------
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+class EchoAuth:
+    """An SMTP handler whose AUTH refusal quotes what the client sent, as some servers do."""
+
+    async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        said = args[1] if len(args) > 1 else ""
+        return AuthResult(success=False, handled=False, message=f"535 5.7.8 bad login {said}")
+
+    async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        password = await server.challenge_auth("Password:")
+        sent = b64(password) if isinstance(password, bytes) else ""
+        user = args[1] if len(args) > 1 else ""
+        return AuthResult(
+            success=False, handled=False, message=f"535 5.7.8 no user {user} with {sent}"
+        )
+
+
+@contextmanager
+def smtp_handler(handler: object, **options: Any) -> Iterator[int]:
+    """A real aiosmtpd server running ``handler`` on a free port; yields the port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    controller = _Controller(handler, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "quoted"),
+    [
+        ("PLAIN", [b64(b"\0herald\0" + PASSWORD.encode())]),
+        ("LOGIN", [b64(b"herald"), b64(PASSWORD.encode())]),
+    ],
+)
+def test_a_535_quoting_the_auth_argument_is_masked(mechanism: str, quoted: list[str]) -> None:
+    other = "LOGIN" if mechanism == "PLAIN" else "PLAIN"
+    with (
+        smtp_handler(EchoAuth(), auth_require_tls=False, auth_exclude_mechanism=[other]) as port,
+        closing(make_adapter(port)) as adapter,
+    ):
+        exc = support.fail(adapter, outbound(email()), secrets=[PASSWORD, *quoted], send=send)
+    assert type(exc) is AuthFailed
+    assert exc.provider_code == "535"
+    assert exc.message.startswith("smtp auth: 535 5.7.8 ")
+    assert exc.message.count(MASK) == len(quoted)
+
+
+# --- the session's overall deadline -----------------------------------------------------------
+
+
+class SlowRcpt:
+    """An SMTP handler that takes ``seconds`` to answer RCPT (each reply within the timeout)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        await asyncio.sleep(self.seconds)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_a_session_past_its_deadline_after_data_is_cut_and_in_doubt(server: SmtpServer) -> None:
+    server.stall_next(5)  # DATA answers after 5 s: under the 60 s command timeout
+    with closing(make_adapter(server.port, deadline_s=1.0)) as adapter:
+        began = time.monotonic()
+        exc = fail(adapter, outbound(email()))
+        took = time.monotonic() - began
+    assert 1.0 <= took < 1.5
+    assert type(exc) is ProviderUnavailable
+    assert exc.in_doubt  # the message was written: the server may have queued it
+    assert exc.message == "smtp data: no answer within the 1 s deadline for the session"
+
+
+def test_a_session_past_its_deadline_before_data_is_not_in_doubt() -> None:
+    with (
+        smtp_handler(SlowRcpt(3)) as port,
+        closing(make_adapter(port, username=None, password=None, deadline_s=0.5)) as adapter,
+    ):
+        began = time.monotonic()
+        exc = fail(adapter, outbound(email()))
+        took = time.monotonic() - began
+    assert 0.5 <= took < 1.0
+    assert type(exc) is ProviderUnavailable
+    assert not exc.in_doubt
+    assert exc.message == "smtp rcpt: no answer within the 0.5 s deadline for the session"
+
+
+def test_attachment_downloads_count_against_the_sessions_deadline(
+    server: SmtpServer, files: Sandbox
+) -> None:
+    # Three downloads of 0.4 s each, each within any per-download limit: 1 s for the part
+    # is over before the session starts, so the message is never sent.
+    files.delay(0.4)
+    message = email(
+        attachments=[
+            Attachment(url=f"{files.url}/files/invoice.pdf", kind="file"),
+            Attachment(url=f"{files.url}/files/photo.jpg", kind="image"),
+            Attachment(url=f"{files.url}/files/photo.jpg", kind="image"),
+        ]
+    )
+    with closing(make_adapter(server.port, deadline_s=1.0)) as adapter:
+        began = time.monotonic()
+        exc = fail(adapter, outbound(message))
+        took = time.monotonic() - began
+    assert took < 2
+    assert type(exc) is ProviderUnavailable
+    assert not exc.in_doubt  # nothing reached the SMTP server
+    assert server.messages == []

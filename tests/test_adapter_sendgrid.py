@@ -34,7 +34,7 @@ from herald.testing.sandbox import Sandbox
 from herald.testing.sandbox.files import file_bytes
 from herald.testing.sandbox.server import FLOOD_RETRY_AFTER
 from tests import adapter_support as support
-from tests.adapter_support import SHARED_SSL, Row, adapter_fixture, sandbox_fixture, text
+from tests.adapter_support import LOOPBACK, SHARED_SSL, Row, adapter_fixture, sandbox_fixture, text
 from tests.adapter_support import SHORT_FAMILY as FAMILY
 from tests.adapter_support import send_one as send
 
@@ -51,7 +51,9 @@ def make_adapter(base_url: str) -> SendGridAdapter:
         from_address="Herald Shop <shop@herald.test>",
         base_url=base_url,
     )
-    return SendGridAdapter(channel, ClientPool(ssl_context=SHARED_SSL))
+    return SendGridAdapter(
+        channel, ClientPool(ssl_context=SHARED_SSL), fetch_allow_networks=LOOPBACK
+    )
 
 
 adapter = adapter_fixture(make_adapter)

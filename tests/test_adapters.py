@@ -1,5 +1,6 @@
 """What every adapter does alike, one parametrized test per behaviour over every channel type:
-a refused connection, a read timeout, a wrong credential, and a secret echoed back."""
+a refused connection, a read timeout, a wrong credential, a secret echoed back (raw, encoded,
+or as the credential the adapter derives from it), and the deadline each gets."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 import pytest
 from pydantic import SecretStr
 
-from herald.adapters import ADAPTERS
+from herald.adapters import ADAPTERS, build_adapters
 from herald.adapters.base import AnyAdapter
 from herald.adapters.http import ClientPool
 from herald.adapters.masking import MASK
@@ -24,6 +25,7 @@ from herald.config import (
     LineChannel,
     MessengerChannel,
     SendGridChannel,
+    Settings,
     SmtpChannel,
     TelegramChannel,
     TwilioSmsChannel,
@@ -296,3 +298,69 @@ def test_an_echoed_secret_is_masked_in_every_form(
             send=support.send_one,
         )
     assert f"bad {MASK}, {MASK}, {MASK}" in exc.message
+
+
+def _b64(raw: str) -> str:
+    return base64.b64encode(raw.encode()).decode()
+
+
+#: What each adapter sends derived from its credential, as a provider (or a proxy, or an SMTP
+#: server quoting the AUTH argument) might echo it back.
+DERIVED: dict[ChannelType, Callable[[str], list[str]]] = {
+    ChannelType.TELEGRAM: lambda s: [f"bot {s.partition(':')[0]}", f"key {s.partition(':')[2]}"],
+    ChannelType.WHATSAPP: lambda s: [f"Bearer {s}"],
+    ChannelType.MESSENGER: lambda s: [f"access_token={quote(s, safe='')}"],
+    ChannelType.INSTAGRAM: lambda s: [f"Bearer {s}"],
+    ChannelType.CUSTOM: lambda s: [s.removeprefix("whsec_")],
+    ChannelType.TWILIO_SMS: lambda s: [f"Basic {_b64('AC' + '0' * 31 + '1:' + s)}"],
+    ChannelType.LINE: lambda s: [f"Bearer {s}"],
+    ChannelType.VIBER: lambda s: [f"X-Viber-Auth-Token: {s}"],
+    ChannelType.SENDGRID: lambda s: [f"Bearer {s}"],
+    ChannelType.EMAIL_SMTP: lambda s: [
+        f"AUTH PLAIN {_b64(chr(0) + 'herald' + chr(0) + s)}",
+        f"AUTH PLAIN {_b64('herald' + chr(0) + s)}",
+        f"AUTH LOGIN {_b64(s)}",
+    ],
+}
+
+
+def test_every_channel_type_says_what_it_derives() -> None:
+    assert set(DERIVED) == set(ADAPTERS)
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_an_echoed_derived_credential_is_masked(
+    kind: ChannelType, request: pytest.FixtureRequest
+) -> None:
+    case = CASES[kind]
+    forms = DERIVED[kind](case.secret)
+    said = " | ".join(forms)
+    status, body = case.refusal(said)
+    url = provider_url(case, request)
+    if case.provider is None:
+        server: SmtpServer = request.getfixturevalue("smtp")
+        server.fail_next(status, body, at="rcpt")
+    else:
+        box: Sandbox = request.getfixturevalue("sandbox")
+        box.fail_next(case.provider, status, body)
+    with closing(case.adapter(url)) as adapter:
+        exc = support.fail(adapter, out(case), send=support.send_one)
+    # Each form keeps its label ("Bearer", "AUTH PLAIN") and loses what follows it.
+    for form in forms:
+        label, _, shown = form.rpartition(" ")
+        support.assert_hidden(exc, shown)
+        assert f"{label} {MASK}".strip() in exc.message
+
+
+def test_build_adapters_gives_every_provider_call_a_deadline_under_the_lease() -> None:
+    settings = Settings(lease_s=60, channels_file="unused.toml")
+    channels = {
+        str(kind): case.make("http://127.0.0.1:9", case.secret) for kind, case in CASES.items()
+    }
+    adapters = build_adapters(channels, settings)
+    try:
+        assert {a.http.deadline_s for a in adapters.values()} == {20.0}
+        assert {a.deadline_s for a in adapters.values()} == {20.0}
+    finally:
+        for adapter in adapters.values():
+            adapter.close()

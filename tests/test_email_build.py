@@ -217,6 +217,46 @@ def test_an_email_without_body_or_attachments_is_invalid() -> None:
         build(email("<script>x</script>"))  # nothing left after sanitising
 
 
-def test_a_subject_with_a_line_break_is_invalid() -> None:
-    with pytest.raises(InvalidContent, match="line breaks"):
-        build(email(subject="Hi\r\nBcc: all@example.com"))
+def rendered(message: AnyMessage, **fields: Any) -> AnyMessage:
+    """``message`` rendered for a contact with these fields."""
+    ctx = RenderContext(
+        contact=Contact(id="c-1", fields=fields),
+        assignee=None,
+        variables={},
+        now=datetime(2026, 11, 24, 14, 5, tzinfo=UTC),
+    )
+    return render_message(message, ctx)
+
+
+#: What no subject may hold once rendered: line breaks and every other control character.
+CONTROLS = ["\r\nBcc: all@example.com", "\u2028", "\x85", "\x0b", "\x0c", "\x00", "\x7f", "\t"]
+
+
+@pytest.mark.parametrize("bad", CONTROLS, ids=[f"U+{ord(c[0]):04X}" for c in CONTROLS])
+def test_a_variable_bringing_a_control_character_into_the_subject_is_invalid(bad: str) -> None:
+    # The job as written is fine (its subject holds a variable); the value breaks it.
+    message = rendered(email(subject="Hi $contact.firstname"), firstname=f"Ana{bad}")
+    with pytest.raises(InvalidContent) as caught:
+        build(message)
+    assert caught.value.message == (
+        "email_smtp: the subject may not contain line breaks or control characters"
+        f" (U+{ord(bad[0]):04X}, from a variable's value)"
+    )
+
+
+def test_a_file_name_taken_from_the_url_with_a_control_character_is_invalid() -> None:
+    files = [
+        Attachment(url="https://f.example/ok.pdf", kind="file"),
+        Attachment(url="https://f.example/a%0D%0AContent-Type:%20x.pdf", kind="file"),
+    ]
+    with pytest.raises(InvalidContent) as caught:
+        build(MediaMessage(type="media", attachments=files))
+    assert caught.value.message == (
+        "email_smtp: attachment 2's file name, taken from its URL, holds a control character"
+        " (U+000D); give the attachment a filename"
+    )
+
+
+def test_a_control_character_in_a_file_name_as_written_is_refused_by_the_model() -> None:
+    with pytest.raises(ValueError, match="filename"):
+        Attachment(url="https://f.example/a.pdf", kind="file", filename="a\x00.pdf")

@@ -133,7 +133,7 @@ def test_sigterm_finishes_the_send_in_flight(
 ) -> None:
     worker = spawn(workers, env, tmp_path)
     chat, job = chat_job()
-    sandbox.delay(2)
+    sandbox.delay(0.8)  # in flight at the SIGTERM, and within the deadline (lease / 3)
     try:
         enqueue(own_redis.url, settings.queue, job)
         wait_for_request(sandbox, chat)

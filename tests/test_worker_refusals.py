@@ -69,6 +69,18 @@ BROKEN: dict[str, Callable[[str], tuple[bytes, str]]] = {
         json.dumps(envelope(m, **{"content-type": None})).encode(),
         "content-type",
     ),
+    "content-type no serializer's": lambda m: (
+        json.dumps(envelope(m, **{"content-type": "a\r\nX-Injected: 1"})).encode(),
+        "no serializer's",
+    ),
+    "raw bytes content-type": lambda m: (
+        json.dumps(envelope(m, **{"content-type": "application/data"})).encode(),
+        "no serializer's",
+    ),
+    "delivery_info without exchange": lambda m: (
+        json.dumps(envelope(m, properties__delivery_info={"routing_key": "q"})).encode(),
+        "exchange and routing_key",
+    ),
     "no body": lambda m: (json.dumps(envelope(m, body=DROP)).encode(), "body"),
     "body not a call": lambda m: (
         json.dumps(envelope(m, body=b64({"job": m}))).encode(),

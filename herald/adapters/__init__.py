@@ -55,17 +55,29 @@ def build_adapters(
     channels: Mapping[str, ChannelConfig], settings: Settings
 ) -> dict[str, AnyAdapter]:
     """One adapter per configured channel, each with its own pool of HTTP clients (all
-    sharing one SSL context)."""
+    sharing one SSL context).
+
+    Every provider call must end within a third of the job's lease: the lease is renewed
+    before each try of a part (and a part of an email may download attachments, then
+    send), and a call outliving it lets a second worker send the job again.
+    """
     adapters: dict[str, AnyAdapter] = {}
     ssl_context = httpx.create_ssl_context()
+    deadline_s = settings.lease_s / 3
     for channel_id, channel in channels.items():
         pool = ClientPool(
             connect_timeout=settings.http_connect_timeout_s,
             timeout=settings.http_timeout_s,
             max_clients=settings.worker_concurrency,
             ssl_context=ssl_context,
+            deadline_s=deadline_s,
         )
-        adapters[channel_id] = adapter_class(channel)(channel, pool)
+        adapters[channel_id] = adapter_class(channel)(
+            channel,
+            pool,
+            deadline_s=deadline_s,
+            fetch_allow_networks=settings.fetch_allow_networks,
+        )
     return adapters
 
 

@@ -10,7 +10,9 @@ Herald above them: no Redis, no Celery, no retry loop.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any, ClassVar, Generic, cast
 
 from typing_extensions import TypeVar
@@ -67,17 +69,35 @@ class Adapter(ABC, Generic[C, P]):
     #: Whether the provider deduplicates a resent request (an idempotency key).
     dedupes: ClassVar[bool] = False
 
-    def __init__(self, channel: ChannelConfig, http: ClientPool) -> None:
+    def __init__(
+        self,
+        channel: ChannelConfig,
+        http: ClientPool,
+        *,
+        deadline_s: float | None = None,
+        fetch_allow_networks: Sequence[IPv4Network | IPv6Network] = (),
+    ) -> None:
         if not isinstance(channel, self.config_type):
             raise ConfigError(f"channel {channel.id} is not a {self.channel_type} channel")
         self.channel: C = cast(C, channel)
         self.http = http
+        #: Seconds one provider call may take in all (shorter than the job's lease); the
+        #: pool's by default. None: per-step timeouts only.
+        self.deadline_s = http.deadline_s if deadline_s is None else deadline_s
+        #: Networks a URL from a job may be fetched from although not public (attachments).
+        self.fetch_allow_networks = tuple(fetch_allow_networks)
         #: Hides the channel's secrets in every error text built from a provider's answer.
         self.mask = Mask.of(self.secrets())
+        http.hide(self.mask)
         self.setup(self.channel)
 
     def secrets(self) -> list[str]:
-        """What no error text may show: every ``SecretStr`` of the channel."""
+        """What no error text may show: every ``SecretStr`` of the channel.
+
+        An adapter that sends a credential derived from a secret (HTTP Basic, SMTP AUTH,
+        half of a token) adds it here. A ``Bearer`` header carries the raw secret, which is
+        masked already.
+        """
         return secret_values(self.channel)
 
     def setup(self, channel: C) -> None:

@@ -1,7 +1,8 @@
 """Custom channel adapter: a Standard Webhooks ``message.send`` POST (docs/channels/custom.md).
 
 The body is serialised once and signed over exactly those bytes; ``webhook-id``
-is the job id, so the receiver can drop a resend. The timestamp is taken when
+is the job id (percent-encoded where a header cannot carry it: :func:`webhook_id`), so the
+receiver can drop a resend. The timestamp is taken when
 the request leaves (a retry an hour later must still pass the receiver's
 5-minute tolerance), so :meth:`CustomAdapter.plan` prepares only ``data``.
 """
@@ -12,11 +13,12 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from httpx import Response
 
@@ -44,6 +46,20 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
         raise AuthFailed(f"{WHAT}: the channel secret is not whsec_<base64 key>") from None
     mac = hmac.new(raw_key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
     return "v1," + base64.b64encode(mac.digest()).decode()
+
+
+#: What ``webhook-id`` carries as it is: printable ASCII and inner spaces, except "%" (the
+#: escape itself, encoded so that decoding gives back the exact job id).
+_ID_SAFE = "".join(chr(code) for code in range(0x20, 0x7F) if chr(code) != "%")
+_OUTER_SPACES = re.compile(r"^ +| +$")
+
+
+def webhook_id(job_id: str) -> str:
+    """The ``webhook-id`` of a job: its id, with every character a header cannot carry as it
+    is (non-ASCII, a control, ``%``, a space at either end, which HTTP trims) percent-encoded
+    as UTF-8. Injective, so distinct jobs never share an id; ``unquote`` gives the job id."""
+    encoded = quote(job_id, safe=_ID_SAFE)
+    return _OUTER_SPACES.sub(lambda spaces: "%20" * len(spaces[0]), encoded)
 
 
 def target_url(url: str, base_url: str | None) -> str:
@@ -93,10 +109,12 @@ class CustomAdapter(Adapter[CustomChannel, WebhookData]):
         stamp = int(time.time())
         instant = datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         body = json_bytes({"type": "message.send", "timestamp": instant, "data": part.payload.data})
+        msg_id = webhook_id(out.job_id)
         headers = {
-            "webhook-id": out.job_id,
+            "webhook-id": msg_id,
             "webhook-timestamp": str(stamp),
-            "webhook-signature": sign(self._secret.get_secret_value(), out.job_id, stamp, body),
+            # Signed over the id as sent: the receiver verifies with the header's value.
+            "webhook-signature": sign(self._secret.get_secret_value(), msg_id, stamp, body),
             "content-type": "application/json",
         }
         response = self.http.request("POST", self._url, what=WHAT, content=body, headers=headers)

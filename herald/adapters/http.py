@@ -1,4 +1,5 @@
-"""Pooled httpx clients, the one place httpx failures become Herald errors, and JSON bodies.
+"""Pooled httpx clients held to an overall deadline, the one place httpx failures become Herald
+errors, and JSON bodies.
 
 One ``httpx.Client`` shared by hundreds of concurrent sends collapses (httpcore's
 pool does O(N^2) work per request), and building one costs ~17 ms of CPU. So each
@@ -6,6 +7,13 @@ channel keeps a free list of clients, built on first need and reused: a send bor
 a client for its request and puts it back, so no client is shared by concurrent
 requests. Every client shares one SSL context, the expensive part. Safe under threads
 and gevent (``queue.LifoQueue`` and ``threading.Lock`` are patched by gevent).
+
+The deadline: httpx timeouts are per read, so a provider sending a byte every few seconds
+keeps one request alive for ever, past the job's lease (another worker then takes the job
+over and sends it twice). httpx has no total timeout (encode/httpx#1450), so each client's
+connections run on a network backend that caps every connect, TLS handshake, read and write
+at the time left before the deadline of the request being served: a trickle and a single
+stalled read both end at the deadline, without a watchdog thread.
 """
 
 from __future__ import annotations
@@ -14,20 +22,126 @@ import json
 import queue
 import ssl
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import httpcore
 import httpx
 
+from herald.adapters.masking import Mask, MaskedCause
 from herald.contract.errors import ProviderUnavailable
 
 #: A client serves one send at a time, so it needs few connections.
 CONNECTIONS_PER_CLIENT = 2
+#: A write is split so the deadline is checked again at least this often (in bytes).
+WRITE_CHUNK = 64 * 1024
+
+
+class _Clock:
+    """The deadline of the request a client is serving (a client serves one at a time)."""
+
+    def __init__(self) -> None:
+        #: A :func:`time.monotonic` instant, or None for no deadline.
+        self.at: float | None = None
+        #: Whether the deadline, not the per-step timeout, bounded the last network step.
+        self.binding = False
+
+    def cap(self, timeout: float | None, expired: type[Exception]) -> float | None:
+        """``timeout`` cut to what is left before the deadline; raises ``expired`` if nothing is."""
+        left = None if self.at is None else self.at - time.monotonic()
+        self.binding = left is not None and (timeout is None or left <= timeout)
+        if left is None or not self.binding:
+            return timeout
+        if left <= 0:
+            raise expired("the overall deadline passed")
+        return left
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every step ends by its client's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, clock: _Clock) -> None:
+        self._inner = inner
+        self._clock = clock
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._clock.cap(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        # One cap per chunk: a peer reading slowly cannot stretch one long write.
+        for start in range(0, len(buffer), WRITE_CHUNK):
+            chunk = buffer[start : start + WRITE_CHUNK]
+            self._inner.write(chunk, self._clock.cap(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        capped = self._clock.cap(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(
+            self._inner.start_tls(ssl_context, server_hostname, capped), self._clock
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's socket backend, its connections held to a client's deadline."""
+
+    def __init__(self, clock: _Clock) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._clock = clock
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        capped = self._clock.cap(timeout, httpcore.ConnectTimeout)
+        stream = self._inner.connect_tcp(host, port, capped, local_address, socket_options)
+        return _DeadlineStream(stream, self._clock)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _transport(
+    ssl_context: ssl.SSLContext, limits: httpx.Limits, clock: _Clock
+) -> httpx.HTTPTransport:
+    """An httpx transport whose connections run on a :class:`_DeadlineBackend`."""
+    transport = httpx.HTTPTransport(verify=ssl_context, limits=limits)
+    if not isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):
+        # Fail at start rather than run without deadlines after an httpx upgrade.
+        raise RuntimeError("httpx.HTTPTransport no longer keeps its pool in _pool")
+    # httpx takes no network backend; its httpcore pool does, so it is rebuilt with ours
+    # (the same options HTTPTransport gives it).
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=ssl_context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=_DeadlineBackend(clock),
+    )
+    return transport
 
 
 class ClientPool:
-    """A free list of at most ``max_clients`` httpx clients for one channel."""
+    """A free list of at most ``max_clients`` httpx clients for one channel.
+
+    With ``deadline_s``, a request (or a borrowed client) must be done within that many
+    seconds, whatever the per-step ``timeout`` allows.
+    """
 
     def __init__(
         self,
@@ -37,6 +151,7 @@ class ClientPool:
         max_clients: int = 64,
         auth: httpx.Auth | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        deadline_s: float | None = None,
     ) -> None:
         # Loading the CA bundle takes ~40 ms, and a context is shareable: give every pool of
         # a process the same one (build_adapters does).
@@ -49,20 +164,33 @@ class ClientPool:
             max_keepalive_connections=CONNECTIONS_PER_CLIENT,
         )
         self._auth = auth
+        #: Seconds a whole request may take; None: per-step timeouts only.
+        self.deadline_s = deadline_s
+        #: Hides the secrets of the adapters using this pool in what errors are raised from.
+        self.mask = Mask()
         self._free: queue.LifoQueue[httpx.Client] = queue.LifoQueue()
         self._all: list[httpx.Client] = []
+        self._clocks: dict[httpx.Client, _Clock] = {}
         #: Clients built or being built; reserved under the lock, so never over the maximum.
         self._count = 0
         self._lock = threading.Lock()
         self._max = max_clients
 
+    def hide(self, mask: Mask) -> None:
+        """Also hide what ``mask`` hides (each adapter gives its pool its mask)."""
+        self.mask = self.mask | mask
+
     @contextmanager
     def client(self, what: str = "http") -> Iterator[httpx.Client]:
-        """Borrow a client for one request (``what`` names the call if none is free in time)."""
+        """Borrow a client for one request (``what`` names the call if none is free in time);
+        all it does ends within ``deadline_s`` from now."""
         client = self._borrow(what)
+        clock = self._clocks.get(client, _Clock())  # a stand-in if the pool was closed
+        clock.at = None if self.deadline_s is None else time.monotonic() + self.deadline_s
         try:
             yield client
         finally:
+            clock.at, clock.binding = None, False
             self._free.put(client)
 
     def _borrow(self, what: str) -> httpx.Client:
@@ -85,9 +213,12 @@ class ClientPool:
             ) from None
 
     def _build(self) -> httpx.Client:
+        clock = _Clock()
         try:
             client = httpx.Client(
-                timeout=self._timeout, limits=self._limits, auth=self._auth, verify=self._ssl
+                timeout=self._timeout,
+                auth=self._auth,
+                transport=_transport(self._ssl, self._limits, clock),
             )
         except BaseException:
             with self._lock:
@@ -95,32 +226,44 @@ class ClientPool:
             raise
         with self._lock:
             self._all.append(client)
+            self._clocks[client] = clock
         return client
 
     def request(self, method: str, url: str, *, what: str, **kwargs: Any) -> httpx.Response:
-        """Send one request; network faults become :class:`ProviderUnavailable`.
+        """Send one request; network faults and the deadline become :class:`ProviderUnavailable`.
 
         ``what`` names the call in error messages (never the URL: some providers
         put the token in the path).
         """
         with self.client(what) as client:
+            clock = self._clocks.get(client, _Clock())
             try:
                 return client.request(method, url, **kwargs)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                # The request never left: nothing can have been processed.
-                raise ProviderUnavailable(
-                    f"{what}: could not connect ({type(exc).__name__})"
-                ) from exc
             except httpx.TransportError as exc:
-                # Written, then no clear answer: the provider may have processed it.
-                raise ProviderUnavailable(
-                    f"{what}: no answer ({type(exc).__name__})", in_doubt=True
-                ) from exc
+                failed = exc
+                error = self._unavailable(exc, what, late=clock.binding)
+        # Raised here, not in the handler: the httpx error (which may quote a header, token
+        # and all) must not ride along as the context; a masked copy is the cause.
+        raise error from MaskedCause.of(failed, self.mask)
+
+    def _unavailable(
+        self, exc: httpx.TransportError, what: str, *, late: bool
+    ) -> ProviderUnavailable:
+        name = type(exc).__name__
+        late = late and self.deadline_s is not None and isinstance(exc, httpx.TimeoutException)
+        within = f"within the {self.deadline_s:g} s deadline" if late else ""
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            # The request never left: nothing can have been processed.
+            said = f"could not connect {within}" if late else "could not connect"
+            return ProviderUnavailable(f"{what}: {said} ({name})")
+        # Written, then no clear answer: the provider may have processed it.
+        said = f"no complete answer {within}" if late else "no answer"
+        return ProviderUnavailable(f"{what}: {said} ({name})", in_doubt=True)
 
     def close(self) -> None:
         """Close every client this pool built."""
         with self._lock:
-            clients, self._all = self._all, []
+            clients, self._all, self._clocks = self._all, [], {}
         for client in clients:
             client.close()
 

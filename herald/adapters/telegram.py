@@ -67,6 +67,12 @@ class TelegramAdapter(Adapter[TelegramChannel, TelegramCall]):
         self._base = self.endpoint(API_URL, "")
         self._token = channel.bot_token
 
+    def secrets(self) -> list[str]:
+        # The token is "<bot id>:<key>", and an answer may quote either half alone. The bot
+        # id is no secret by itself, but it names the bot: it is hidden as well.
+        bot_id, _, key = self.channel.bot_token.get_secret_value().partition(":")
+        return [*super().secrets(), bot_id, key]
+
     def plan(self, out: Outbound) -> list[Part[TelegramCall]]:
         msg = out.message
         if isinstance(msg, TextMessage):

@@ -17,6 +17,7 @@ from httpx import Response
 from herald.adapters.answers import Answer, classify, json_object, retry_after, table
 from herald.adapters.base import Adapter, Outbound, Part
 from herald.adapters.limits import check_length
+from herald.adapters.masking import basic_auth
 from herald.config import ChannelType, TwilioSmsChannel
 from herald.contract.errors import (
     AuthFailed,
@@ -83,6 +84,12 @@ class TwilioSmsAdapter(Adapter[TwilioSmsChannel, TwilioForm]):
             if channel.messaging_service_sid
             else [("From", channel.from_number or "")]
         )
+
+    def secrets(self) -> list[str]:
+        # httpx sends "Authorization: Basic base64(sid:token)"; an answer quoting that header
+        # shows the token in base64, which the raw token's mask does not match.
+        token = self.channel.auth_token.get_secret_value()
+        return [*super().secrets(), *basic_auth(self.channel.account_sid, token)]
 
     def plan(self, out: Outbound) -> list[Part[TwilioForm]]:
         msg = out.message

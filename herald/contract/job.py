@@ -3,13 +3,20 @@
 Herald's own objects forbid unknown fields, so a typo in a producer is an
 ``invalid_job`` with a clear message instead of a silently ignored option.
 Provider-specific payloads (template components, custom JSON) stay free JSON.
+
+Values that end up in a protocol header or a log line (the job id, a contact's channel
+identifier, an email subject, an attachment's file name) are one line of text: a control
+character there is never legitimate (:data:`OneLine`). A lone surrogate (a JSON ``\ud800``
+escape without its pair) is no text at all, anywhere in a job (:func:`parse_job`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -30,6 +37,34 @@ LAST_INTERACTED = "last_interacted"
 
 M = TypeVar("M", bound=BaseModel)
 
+#: C0 controls (NUL, TAB, LF, VT, FF, CR, ESC, ...), DEL, C1 controls (NEL, ...), and the
+#: Unicode line and paragraph separators: what a one-line value may never hold.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def control_character(text: str) -> str | None:
+    """The first character of ``text`` a one-line value may not hold, or None."""
+    found = _CONTROL.search(text)
+    return None if found is None else found[0]
+
+
+def codepoint(char: str) -> str:
+    """A character as people and logs can read it: ``U+000D``."""
+    return f"U+{ord(char):04X}"
+
+
+def _one_line(text: str) -> str:
+    bad = control_character(text)
+    if bad is not None:
+        raise ValueError(f"may not contain line breaks or control characters ({codepoint(bad)})")
+    return text
+
+
+#: Text that goes into a header or a log line as it is: no control characters. Variables
+#: (``$contact.firstname``) are welcome; what their values bring is checked after rendering.
+OneLine = Annotated[str, AfterValidator(_one_line)]
+
 
 class Strict(BaseModel):
     """Base of Herald's own objects: unknown fields are an error."""
@@ -49,7 +84,7 @@ class ContactChannel(Strict):
     """The contact's identifier on one connected channel."""
 
     channel_id: str = Field(min_length=1)
-    identifier: str = Field(min_length=1)
+    identifier: Annotated[OneLine, Field(min_length=1)]
     last_interaction_at: AwareDatetime | None = None
 
 
@@ -73,7 +108,7 @@ class Attachment(Strict):
 
     url: Annotated[str, Field(pattern=r"^https?://\S+$")]
     kind: Literal["image", "file", "video", "audio"]
-    filename: str | None = None
+    filename: OneLine | None = None
     caption: str | None = None
 
 
@@ -98,7 +133,7 @@ class EmailMessage(Strict):
     """An email: subject (may be empty), rich-text HTML, an optional plain text."""
 
     type: Literal["email"]
-    subject: str = ""
+    subject: OneLine = ""
     html: str = ""
     text: str | None = None
     attachments: list[Attachment] = Field(default_factory=list, max_length=MAX_EMAIL_ATTACHMENTS)
@@ -153,7 +188,7 @@ AnyMessage = (
 class SendJob(Strict):
     """One "Send a Message" step for one contact (docs/contract.md#the-send-job)."""
 
-    job_id: str | None = Field(default=None, min_length=1)
+    job_id: Annotated[OneLine, Field(min_length=1)] | None = None
     workflow: Workflow | None = None
     contact: Contact
     assignee: dict[str, JsonValue] | None = None
@@ -195,7 +230,7 @@ def describe(exc: ValidationError) -> str:
     """A short, people-readable summary of a validation error (no input values echoed)."""
     parts = []
     for err in exc.errors(include_url=False, include_input=False)[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "job"
+        where = ".".join(_shown(str(p)) for p in err["loc"]) or "job"
         parts.append(f"{where}: {err['msg']}")
     more = len(exc.errors()) - len(parts)
     if more > 0:
@@ -203,9 +238,47 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _shown(key: str) -> str:
+    """A key of the job as an error message may show it: controls and surrogates escaped
+    (keys are the producer's text, and the message goes to an event and a log)."""
+    if control_character(key) is None and _SURROGATE.search(key) is None:
+        return key
+    return key.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
+def lone_surrogate(raw: Any) -> tuple[str, str] | None:
+    """Where in decoded JSON a string (or a key) holds a lone surrogate: its dotted path and
+    the surrogate; None when every string is text."""
+    stack: list[tuple[Any, str]] = [(raw, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            found = _SURROGATE.search(value)
+            if found is not None:
+                return path, found[0]
+        elif isinstance(value, dict | list):
+            pairs = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in pairs:
+                step = f"{path}.{_shown(str(key))}" if path else _shown(str(key))
+                found = _SURROGATE.search(key) if isinstance(key, str) else None
+                if found is not None:
+                    return step, found[0]
+                stack.append((item, step))
+    return None
+
+
 def _parse(model: type[M], raw: Any, what: str) -> M:
     if not isinstance(raw, dict):
         raise InvalidJob(f"{what} must be a JSON object, not {type(raw).__name__}")
+    broken = lone_surrogate(raw)
+    if broken is not None:
+        # Checked first: such a string passes validation, then fails every encoder (the
+        # outcome event could not be written).
+        where, char = broken
+        raise InvalidJob(
+            f"invalid {what}: {where or what}: holds a lone surrogate ({codepoint(char)}),"
+            f" which is not Unicode text (a JSON \\u{ord(char):04x} escape without its pair?)"
+        )
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

@@ -82,6 +82,10 @@ class Delivery:
             decision = decided[-1]
             if isinstance(decision, RetryNow) and decision.resends_in_doubt:
                 self._count_in_doubt(attempt)
+            # Each try may take up to the adapters' deadline: renew the lease for the next.
+            self.store.save_progress(
+                attempt.job_id, attempt.token, attempts=attempt.attempts, parts=attempt.parts
+            )
 
         retrying = Retrying(
             retry=retry_now,

@@ -72,4 +72,3 @@ def build_store(settings: Settings, *, max_connections: int) -> DeliveryStore:
         lease_s=settings.lease_s,
         queue=settings.queue,
     )
-

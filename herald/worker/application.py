@@ -19,6 +19,7 @@ from herald.store.connection import resolve_urls
 from herald.tasks import register_tasks
 from herald.tasks.base import ContextSlot
 from herald.tasks.context import UNACKED_RESTORE_INTERVAL_S
+from herald.worker import logs
 from herald.worker.lifecycle import Lifecycle
 
 #: kombu's Redis transport with each message checked before Celery reads it.
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Celery:
     environment) are read on first use, by Celery's configuration and by the worker
     context that each worker process builds from them."""
     quiet_http_logs()
+    logs.install()  # a control character in a logged value cannot forge a log line
     settings_of = functools.cache(lambda: settings or Settings())
     app = Celery("herald", set_as_current=False)
     app.add_defaults(lambda: celery_config(settings_of()))

@@ -10,8 +10,9 @@ worker's consumer and ends the worker, or is put back on the queue for the next 
 :func:`check` reads the message the way kombu and Celery will, within bounds (size,
 inflated size, nesting depth), and says what is wrong with it.
 
-A message in another serializer (pickle, YAML, msgpack) passes here: Celery refuses it
-unread, as ``accept_content`` says, and logs it.
+A message in another serializer Celery knows (pickle, YAML, msgpack) passes here: Celery
+refuses it unread, as ``accept_content`` says, and logs it. Any other content type is
+refused here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ from typing import Any
 
 #: The content type of Celery's JSON serializer, the one Herald accepts.
 JSON_TYPE = "application/json"
+#: Serializers Celery knows and Herald does not accept: Celery refuses these unread. (Not
+#: kombu's raw ``application/data`` and ``application/text``: those it passes through
+#: undecoded, and Celery then fails to read the call: they are refused here.)
+OTHER_SERIALIZERS = frozenset(
+    {"application/x-python-serialize", "application/x-yaml", "application/x-msgpack"}
+)
 #: kombu's names of its zlib compression (the only one Herald inflates, bounded).
 ZLIB_NAMES = frozenset({"application/x-gzip", "gzip", "zlib"})
 #: How deep JSON may nest (json and kombu recurse: ~1,000 levels end in RecursionError).
@@ -86,8 +93,10 @@ def _check_envelope(envelope: dict[str, Any], limits: Limits) -> None:
     body = envelope.get("body")
     if not isinstance(body, str) or not body:
         raise Refused("envelope body must be a non-empty text")
+    if content_type in OTHER_SERIALIZERS:
+        return  # Celery refuses it unread, as accept_content says, and logs it
     if content_type != JSON_TYPE:
-        return  # Celery refuses every other serializer unread
+        raise Refused(f"content-type {content_type[:60]!r} is no serializer's")
     if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
         raise Refused(f"a JSON body must be utf-8, not {encoding[:40]!r}")
     payload = _body_bytes(body, properties.get("body_encoding"), headers.get("compression"), limits)
@@ -123,8 +132,12 @@ def _check_properties(properties: dict[str, Any]) -> None:
     if not isinstance(tag, str) or not tag:
         raise Refused("property delivery_tag must be a non-empty text")
     info = properties.get("delivery_info")
-    if not isinstance(info, dict):
-        raise Refused("property delivery_info must be an object")
+    if not isinstance(info, dict) or not all(
+        isinstance(info.get(name), str) for name in ("exchange", "routing_key")
+    ):
+        # kombu reads both when it acks or restores a message: a KeyError there drops the
+        # worker's broker connection.
+        raise Refused("property delivery_info must be an object with exchange and routing_key")
     encoding = properties.get("body_encoding")
     if encoding not in (None, "base64"):
         raise Refused("property body_encoding must be base64 (or absent)")

@@ -1,8 +1,10 @@
 """Attachment downloads for the email channels: within size caps, with one error map.
 
-Attachments are fetched when a part is sent, never while planning, with a cap per file and
-per email (:data:`MAX_ATTACHMENT_BYTES`, :data:`MAX_ATTACHMENTS_BYTES`). Error messages
-name the file, never its URL (signed URLs carry tokens).
+Attachments are fetched when a part is sent, never while planning, through the safe fetcher
+(:mod:`herald.adapters.fetch`: public addresses only unless allow-listed, redirects checked,
+one deadline for all of an email's attachments, bodies never inflated past a cap), with a cap
+per file and per email (:data:`MAX_ATTACHMENT_BYTES`, :data:`MAX_ATTACHMENTS_BYTES`). Error
+messages name the file, never its URL (signed URLs carry tokens).
 """
 
 from __future__ import annotations
@@ -12,10 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-import httpx
-
-from herald.adapters.http import ClientPool
-from herald.contract.errors import InvalidContent, ProviderUnavailable
+from herald.adapters.fetch import Deadline, Fetcher, Network, TooLarge
+from herald.contract.errors import InvalidContent
 from herald.contract.job import Attachment
 
 #: The largest attachment an email may carry, in bytes.
@@ -24,6 +24,11 @@ MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_ATTACHMENTS_BYTES = 25 * 1024 * 1024
 #: Used when neither the server nor the file name tells the type.
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+#: How long fetching all of an email's attachments may take unless told (keep it well
+#: under the job lease: a fetch still running when the lease ends sends the email twice).
+DEFAULT_DEADLINE_S = 30.0
+
+_MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -44,23 +49,49 @@ def filename_of(attachment: Attachment, index: int) -> str:
 
 
 def fetch_attachments(
-    pool: ClientPool, attachments: Sequence[Attachment], *, what: str
+    attachments: Sequence[Attachment],
+    *,
+    what: str,
+    allow_networks: Sequence[Network] = (),
+    deadline_s: float | None = None,
 ) -> list[File]:
-    """Download an email's attachments, in order, within the size caps."""
+    """Download an email's attachments, in order, within the size caps and ``deadline_s``
+    seconds for all of them (None: :data:`DEFAULT_DEADLINE_S`, never unbounded).
+
+    ``allow_networks`` are fetched from although not public (the setting
+    ``fetch_allow_networks``). The fetcher makes its own connections, each to an address it
+    checked (a pooled client would reuse connections by host name, unchecked).
+    """
+    fetcher = Fetcher(allow_networks=tuple(allow_networks))
+    deadline = Deadline(DEFAULT_DEADLINE_S if deadline_s is None else deadline_s)
     files: list[File] = []
     total = 0
     for index, item in enumerate(attachments):
         name = filename_of(item, index)
-        data, served_type = _fetch(pool, item.url, name, what)
-        total += len(data)
-        if total > MAX_ATTACHMENTS_BYTES:
-            raise InvalidContent(
-                f"{what}: attachments total over {MAX_ATTACHMENTS_BYTES // (1024 * 1024)} MB"
-                f" (reached at {name}); the limit per email is"
-                f" {MAX_ATTACHMENTS_BYTES // (1024 * 1024)} MB"
+        # Never read past what the email can still carry: at most the total cap in memory.
+        limit = min(MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_BYTES - total)
+        try:
+            got = fetcher.get(
+                item.url, label=f"attachment {name}", what=what, limit=limit, deadline=deadline
             )
-        files.append(File(name, content_type_of(name, served_type), data))
+        except TooLarge:
+            raise _too_large(name, what, per_file=limit == MAX_ATTACHMENT_BYTES) from None
+        total += len(got.data)
+        files.append(File(name, content_type_of(name, got.content_type), got.data))
     return files
+
+
+def _too_large(name: str, what: str, *, per_file: bool) -> InvalidContent:
+    if per_file:
+        cap = MAX_ATTACHMENT_BYTES // _MB
+        return InvalidContent(
+            f"{what}: attachment {name} is over {cap} MB; the limit per attachment is {cap} MB"
+        )
+    cap = MAX_ATTACHMENTS_BYTES // _MB
+    return InvalidContent(
+        f"{what}: attachments total over {cap} MB (reached at {name}); the limit per email is"
+        f" {cap} MB"
+    )
 
 
 def content_type_of(filename: str, served: str | None) -> str:
@@ -69,47 +100,3 @@ def content_type_of(filename: str, served: str | None) -> str:
     if kind and kind != DEFAULT_CONTENT_TYPE:
         return kind
     return mimetypes.guess_type(filename)[0] or DEFAULT_CONTENT_TYPE
-
-
-def _fetch(pool: ClientPool, url: str, name: str, what: str) -> tuple[bytes, str | None]:
-    """One attachment's bytes and served type; stops reading past the per-file cap."""
-    cap_mb = MAX_ATTACHMENT_BYTES // (1024 * 1024)
-    too_big = InvalidContent(
-        f"{what}: attachment {name} is over {cap_mb} MB; the limit per attachment is {cap_mb} MB"
-    )
-    with pool.client() as client:
-        try:
-            with client.stream("GET", url, follow_redirects=True) as response:
-                _check_status(response, name, what)
-                length = response.headers.get("content-length", "")
-                if length.isdigit() and int(length) > MAX_ATTACHMENT_BYTES:
-                    raise too_big
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_ATTACHMENT_BYTES:
-                        raise too_big
-                    chunks.append(chunk)
-                return b"".join(chunks), response.headers.get("content-type")
-        except httpx.TransportError as exc:
-            # A download is safe to repeat: never in doubt.
-            raise ProviderUnavailable(
-                f"{what}: could not fetch attachment {name} ({type(exc).__name__})"
-            ) from exc
-        except httpx.RequestError as exc:  # too many redirects, undecodable body
-            raise InvalidContent(
-                f"{what}: could not fetch attachment {name} ({type(exc).__name__})"
-            ) from exc
-
-
-def _check_status(response: httpx.Response, name: str, what: str) -> None:
-    status = response.status_code
-    if response.is_success:
-        return
-    if status == 429 or status >= 500:
-        raise ProviderUnavailable(
-            f"{what}: attachment {name} could not be fetched now (HTTP {status})"
-        )
-    if status in (404, 410):
-        raise InvalidContent(f"{what}: attachment {name} was not found (HTTP {status})")
-    raise InvalidContent(f"{what}: attachment {name} could not be fetched (HTTP {status})")

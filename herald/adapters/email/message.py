@@ -30,6 +30,8 @@ from herald.contract.job import (
     EmailMessage,
     MediaMessage,
     TextMessage,
+    codepoint,
+    control_character,
 )
 
 
@@ -87,6 +89,27 @@ def quick_reply_menu(text: str, titles: list[str]) -> str:
     return f"{text}\n\n{menu}" if menu else text
 
 
+def _check_one_line(subject: str, attachments: tuple[Attachment, ...], what: str) -> None:
+    """The subject and file names go into headers: no control characters.
+
+    The job model refuses them in what the job wrote, so here they came from a variable's
+    value (the subject) or from an attachment's URL (a name taken from ``%0D%0A`` in a path).
+    """
+    bad = control_character(subject)
+    if bad is not None:
+        raise InvalidContent(
+            f"{what}: the subject may not contain line breaks or control characters"
+            f" ({codepoint(bad)}, from a variable's value)"
+        )
+    for index, item in enumerate(attachments):
+        bad = control_character(filename_of(item, index))
+        if bad is not None:
+            raise InvalidContent(
+                f"{what}: attachment {index + 1}'s file name, taken from its URL, holds a"
+                f" control character ({codepoint(bad)}); give the attachment a filename"
+            )
+
+
 def compose(
     message: AnyMessage,
     *,
@@ -125,8 +148,7 @@ def compose(
             f"{what}: {len(attachments)} attachments; an email carries at most"
             f" {MAX_EMAIL_ATTACHMENTS}"
         )
-    if "\n" in subject or "\r" in subject:
-        raise InvalidContent(f"{what}: the subject may not contain line breaks")
+    _check_one_line(subject, attachments, what)
     if not text.strip() and html_part is None and not attachments:
         raise InvalidContent(f"{what}: the email has no body and no attachments")
     domain = id_domain(sender)

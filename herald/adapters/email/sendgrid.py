@@ -102,7 +102,12 @@ class SendGridAdapter(Adapter[SendGridChannel, Email | JsonBody]):
 
     def send_part(self, out: Outbound, part: Part[Email | JsonBody]) -> list[str]:
         if isinstance(part.payload, Email):
-            files = fetch_attachments(self.http, part.payload.attachments, what="sendgrid")
+            files = fetch_attachments(
+                part.payload.attachments,
+                what="sendgrid",
+                allow_networks=self.fetch_allow_networks,
+                deadline_s=self.deadline_s,
+            )
             body = self.body(part.payload, files)
         else:
             body = part.payload.body

@@ -11,6 +11,10 @@ permanent.
 In doubt: an explicit 4yz reply (even after DATA) means the server did not take the message,
 so it is not in doubt; a timeout or a lost connection once DATA began is, as the server may
 have queued the message before the reply was lost.
+
+Deadline: aiosmtplib's timeouts are per command, so a part (its attachment downloads and the
+whole session) has one overall deadline (``deadline_s``, a third of the job's lease), past
+which the send is ``provider_unavailable`` (in doubt once DATA began).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import contextlib
 import functools
 import re
 import socket
+import time
+from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage as MimeMessage
 from email.utils import formatdate, parseaddr
@@ -30,6 +36,7 @@ import aiosmtplib
 from herald.adapters.base import Adapter, Outbound, Part
 from herald.adapters.email.attachments import File, fetch_attachments
 from herald.adapters.email.message import Email, compose
+from herald.adapters.masking import MaskedCause, smtp_auth
 from herald.config import ChannelType, SmtpChannel
 from herald.contract.errors import (
     AuthFailed,
@@ -46,7 +53,9 @@ from herald.contract.job import CustomPayload
 WHAT = "smtp"
 #: CRLF line ends, and 7-bit bodies (quoted-printable or base64), so no 8BITMIME is needed.
 MIME_POLICY = policy.SMTP.clone(cte_type="7bit")
-_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+$")
+# No controls either (NUL and DEL are not \s): an address goes into RCPT and the To: header.
+_ATOM = r"[^@\s<>()\[\],;:\"\x00-\x1f\x7f]+"
+_ADDRESS = re.compile(rf"^{_ATOM}@{_ATOM}$")
 
 #: 5yz replies (permanent); any other 5yz is invalid_content.
 PERMANENT_REPLIES: dict[int, type[PermanentError]] = {
@@ -89,6 +98,13 @@ def mime(email: Email, files: list[File]) -> bytes:
     return msg.as_bytes()
 
 
+@dataclass
+class _Phase:
+    """How far a session got: the command being run."""
+
+    phase: str = "connect"
+
+
 class SmtpAdapter(Adapter[SmtpChannel, Email]):
     """Sends emails (and default texts and media, as email) through an SMTP server."""
 
@@ -100,6 +116,14 @@ class SmtpAdapter(Adapter[SmtpChannel, Email]):
 
     def setup(self, channel: SmtpChannel) -> None:
         self._envelope_from = parseaddr(channel.from_address)[1] or channel.from_address
+
+    def secrets(self) -> list[str]:
+        # AUTH PLAIN and LOGIN send the password in base64, and a server's 535 may quote
+        # the argument it refused.
+        user, password = self.channel.username, self.channel.password
+        if not (user and password):
+            return super().secrets()
+        return [*super().secrets(), *smtp_auth(user, password.get_secret_value())]
 
     def plan(self, out: Outbound) -> list[Part[Email]]:
         if isinstance(out.message, CustomPayload):
@@ -119,8 +143,15 @@ class SmtpAdapter(Adapter[SmtpChannel, Email]):
 
     def send_part(self, out: Outbound, part: Part[Email]) -> list[str]:
         email = part.payload
-        data = mime(email, fetch_attachments(self.http, email.attachments, what="email_smtp"))
-        asyncio.run(self._session(email.recipient, data))
+        # One deadline for the part: time spent downloading is time the session no longer has.
+        deadline = None if self.deadline_s is None else time.monotonic() + self.deadline_s
+        files = fetch_attachments(
+            email.attachments,
+            what="email_smtp",
+            allow_networks=self.fetch_allow_networks,
+            deadline_s=self.deadline_s,
+        )
+        asyncio.run(self._session(email.recipient, mime(email, files), deadline))
         return [email.message_id]
 
     def _client(self) -> aiosmtplib.SMTP:
@@ -134,39 +165,56 @@ class SmtpAdapter(Adapter[SmtpChannel, Email]):
             local_hostname=local_hostname(),
         )
 
-    async def _session(self, recipient: str, data: bytes) -> None:
+    async def _session(self, recipient: str, data: bytes, deadline: float | None) -> None:
         client = self._client()
-        phase = "connect"
+        state = _Phase()
+        timer = asyncio.timeout(None if deadline is None else deadline - time.monotonic())
+        cause: BaseException | None = None
         try:
-            await client.connect(timeout=self.connect_timeout_s)
-            await client.ehlo()
-            if self.channel.username:
-                phase = "auth"
-                password = self.channel.password
-                await client.login(
-                    self.channel.username, password.get_secret_value() if password else ""
-                )
-            phase = "mail"
-            options = self._size_options(client, len(data))
-            await client.mail(self._envelope_from, options=options)
-            phase = "rcpt"
-            await client.rcpt(recipient)
-            phase = "data"
-            await client.data(data)
-            phase = "quit"
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                await client.quit()  # the message is accepted; a failed goodbye is no failure
+            async with timer:
+                await self._converse(client, recipient, data, state)
         except aiosmtplib.SMTPResponseException as exc:
-            refused = self._refused(exc, phase)
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise self._fault(exc, phase) from exc
+            refused = self._refused(exc, state.phase)
+        except (aiosmtplib.SMTPException, OSError) as exc:  # TimeoutError is an OSError
+            refused = self._late(state.phase) if timer.expired() else self._fault(exc, state.phase)
+            cause = MaskedCause.of(exc, self.mask)
         else:
             return
         finally:
             client.close()
         # Raised outside the handler: the server's reply (in the message, masked) must not
         # ride along unmasked as the error's cause or context.
-        raise refused
+        raise refused from cause
+
+    async def _converse(
+        self, client: aiosmtplib.SMTP, recipient: str, data: bytes, state: _Phase
+    ) -> None:
+        """The session's commands, in order; ``state`` says how far it got."""
+        await client.connect(timeout=self.connect_timeout_s)
+        await client.ehlo()
+        if self.channel.username:
+            state.phase = "auth"
+            password = self.channel.password
+            await client.login(
+                self.channel.username, password.get_secret_value() if password else ""
+            )
+        state.phase = "mail"
+        options = self._size_options(client, len(data))
+        await client.mail(self._envelope_from, options=options)
+        state.phase = "rcpt"
+        await client.rcpt(recipient)
+        state.phase = "data"
+        await client.data(data)
+        state.phase = "quit"
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await client.quit()  # the message is accepted; a failed goodbye is no failure
+
+    def _late(self, phase: str) -> SendError:
+        # Once DATA began the server may have queued the message: as for a read timeout.
+        return ProviderUnavailable(
+            f"{WHAT} {phase}: no answer within the {self.deadline_s:g} s deadline for the session",
+            in_doubt=phase == "data",
+        )
 
     @staticmethod
     def _size_options(client: aiosmtplib.SMTP, size: int) -> list[str]:
