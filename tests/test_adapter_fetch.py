@@ -31,13 +31,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from herald.adapters.deadline import Deadline
 from herald.adapters.email.attachments import (
     MAX_ATTACHMENT_BYTES,
     MAX_ATTACHMENTS_BYTES,
     File,
     fetch_attachments,
 )
-from herald.adapters.fetch import Deadline, Fetched, Fetcher, IPAddress
+from herald.adapters.fetch import Fetched, Fetcher, IPAddress
 from herald.contract.errors import InvalidContent, ProviderUnavailable, SendError
 from herald.contract.job import Attachment
 from herald.testing.sandbox import Sandbox

@@ -27,7 +27,6 @@ import base64
 import functools
 import socket
 import ssl
-import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from herald.adapters.deadline import Deadline, DeadlineStream
 from herald.contract.errors import InvalidContent, ProviderUnavailable
 
 IPAddress = IPv4Address | IPv6Address
@@ -122,65 +122,6 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return found
 
 
-class Deadline:
-    """A moment by which a whole task must end, on the monotonic clock."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._at = time.monotonic() + seconds
-        #: Whether the last timeout handed out was cut short by the deadline: a timeout
-        #: then is the deadline's.
-        self.binding = False
-
-    def left(self) -> float:
-        """Seconds left (negative once passed)."""
-        return self._at - time.monotonic()
-
-    def clamp(self, timeout: float | None, late: type[Exception]) -> float:
-        """``timeout`` cut to the time left; raises ``late`` once the deadline has passed."""
-        left = self.left()
-        if left <= 0:
-            self.binding = True
-            raise late("deadline passed")
-        if timeout is None or left < timeout:
-            self.binding = True
-            return left
-        self.binding = False
-        return timeout
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every wait ends by the deadline (a per-read timeout alone lets
-    a server that sends a byte now and then keep a fetch alive for ever)."""
-
-    def __init__(self, stream: httpcore.NetworkStream, deadline: Deadline) -> None:
-        self._stream = stream
-        self._deadline = deadline
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, self._deadline.clamp(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, self._deadline.clamp(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        wait = self._deadline.clamp(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(
-            self._stream.start_tls(ssl_context, server_hostname, wait), self._deadline
-        )
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
 class _PinnedBackend(httpcore.NetworkBackend):
     """Dials the checked addresses only: the host name httpcore passes is never resolved
     again (it still gives the Host header and the TLS name)."""
@@ -200,7 +141,7 @@ class _PinnedBackend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         failure: Exception = httpcore.ConnectError("no address")
         for address in self._addresses:  # each one checked: try the next if one is down
-            wait = self._deadline.clamp(timeout, httpcore.ConnectTimeout)
+            wait = self._deadline.cap(timeout, httpcore.ConnectTimeout)
             try:
                 stream = self._sync.connect_tcp(
                     str(address), port, wait, local_address, socket_options
@@ -208,7 +149,7 @@ class _PinnedBackend(httpcore.NetworkBackend):
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
                 continue
-            return _DeadlineStream(stream, self._deadline)
+            return DeadlineStream(stream, self._deadline)
         raise failure
 
     def connect_unix_socket(
@@ -301,7 +242,7 @@ class Fetcher:
                 if hop
                 else "it is not an http or https URL"
             )
-        if name.deadline.left() <= 0:
+        if name.deadline.passed():
             raise name.late()
         try:
             found = self.resolver(url.raw_host.decode("ascii"), url.port or _PORTS[url.scheme])
@@ -367,7 +308,7 @@ class _Name:
 
     def late(self) -> ProviderUnavailable:
         return ProviderUnavailable(
-            f"{self.what}: could not fetch {self.label} within {self.deadline.seconds:g} s"
+            f"{self.what}: could not fetch {self.label} within {self.deadline.seconds or 0:g} s"
         )
 
     def check_status(self, status: int) -> None:

@@ -22,102 +22,23 @@ import json
 import queue
 import ssl
 import threading
-import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import httpcore
 import httpx
 
+from herald.adapters.deadline import Deadline, DeadlineBackend
 from herald.adapters.masking import Mask, MaskedCause
 from herald.contract.errors import ProviderUnavailable
 
 #: A client serves one send at a time, so it needs few connections.
 CONNECTIONS_PER_CLIENT = 2
-#: A write is split so the deadline is checked again at least this often (in bytes).
-WRITE_CHUNK = 64 * 1024
-
-
-class _Clock:
-    """The deadline of the request a client is serving (a client serves one at a time)."""
-
-    def __init__(self) -> None:
-        #: A :func:`time.monotonic` instant, or None for no deadline.
-        self.at: float | None = None
-        #: Whether the deadline, not the per-step timeout, bounded the last network step.
-        self.binding = False
-
-    def cap(self, timeout: float | None, expired: type[Exception]) -> float | None:
-        """``timeout`` cut to what is left before the deadline; raises ``expired`` if nothing is."""
-        left = None if self.at is None else self.at - time.monotonic()
-        self.binding = left is not None and (timeout is None or left <= timeout)
-        if left is None or not self.binding:
-            return timeout
-        if left <= 0:
-            raise expired("the overall deadline passed")
-        return left
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every step ends by its client's deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream, clock: _Clock) -> None:
-        self._inner = inner
-        self._clock = clock
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, self._clock.cap(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        # One cap per chunk: a peer reading slowly cannot stretch one long write.
-        for start in range(0, len(buffer), WRITE_CHUNK):
-            chunk = buffer[start : start + WRITE_CHUNK]
-            self._inner.write(chunk, self._clock.cap(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        capped = self._clock.cap(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(
-            self._inner.start_tls(ssl_context, server_hostname, capped), self._clock
-        )
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's socket backend, its connections held to a client's deadline."""
-
-    def __init__(self, clock: _Clock) -> None:
-        self._inner = httpcore.SyncBackend()
-        self._clock = clock
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        capped = self._clock.cap(timeout, httpcore.ConnectTimeout)
-        stream = self._inner.connect_tcp(host, port, capped, local_address, socket_options)
-        return _DeadlineStream(stream, self._clock)
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
 
 
 def _transport(
-    ssl_context: ssl.SSLContext, limits: httpx.Limits, clock: _Clock
+    ssl_context: ssl.SSLContext, limits: httpx.Limits, clock: Deadline
 ) -> httpx.HTTPTransport:
     """An httpx transport whose connections run on a :class:`_DeadlineBackend`."""
     transport = httpx.HTTPTransport(verify=ssl_context, limits=limits)
@@ -131,7 +52,7 @@ def _transport(
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
-        network_backend=_DeadlineBackend(clock),
+        network_backend=DeadlineBackend(clock),
     )
     return transport
 
@@ -170,7 +91,7 @@ class ClientPool:
         self.mask = Mask()
         self._free: queue.LifoQueue[httpx.Client] = queue.LifoQueue()
         self._all: list[httpx.Client] = []
-        self._clocks: dict[httpx.Client, _Clock] = {}
+        self._clocks: dict[httpx.Client, Deadline] = {}
         #: Clients built or being built; reserved under the lock, so never over the maximum.
         self._count = 0
         self._lock = threading.Lock()
@@ -185,12 +106,12 @@ class ClientPool:
         """Borrow a client for one request (``what`` names the call if none is free in time);
         all it does ends within ``deadline_s`` from now."""
         client = self._borrow(what)
-        clock = self._clocks.get(client, _Clock())  # a stand-in if the pool was closed
-        clock.at = None if self.deadline_s is None else time.monotonic() + self.deadline_s
+        clock = self._clocks.get(client, Deadline())  # a stand-in if the pool was closed
+        clock.start(self.deadline_s)
         try:
             yield client
         finally:
-            clock.at, clock.binding = None, False
+            clock.start(None)
             self._free.put(client)
 
     def _borrow(self, what: str) -> httpx.Client:
@@ -213,7 +134,7 @@ class ClientPool:
             ) from None
 
     def _build(self) -> httpx.Client:
-        clock = _Clock()
+        clock = Deadline()
         try:
             client = httpx.Client(
                 timeout=self._timeout,
@@ -236,7 +157,7 @@ class ClientPool:
         put the token in the path).
         """
         with self.client(what) as client:
-            clock = self._clocks.get(client, _Clock())
+            clock = self._clocks.get(client, Deadline())
             try:
                 return client.request(method, url, **kwargs)
             except httpx.TransportError as exc:

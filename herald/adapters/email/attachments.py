@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from herald.adapters.fetch import Deadline, Fetcher, Network, TooLarge
+from herald.adapters.deadline import Deadline
+from herald.adapters.fetch import Fetcher, Network, TooLarge
 from herald.contract.errors import InvalidContent
 from herald.contract.job import Attachment
 
