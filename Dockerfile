@@ -12,11 +12,21 @@ RUN groupadd --system --gid 10001 herald \
     && useradd --system --uid 10001 --gid herald --create-home --home-dir /home/herald herald \
     && mkdir -p /etc/herald
 
-# Flower is not a dependency of the package; it ships in the image so that the same image
-# serves the dashboard and Flower's HTTP API (POST /api/task/async-apply/herald.send_message).
+# Dependencies first, at the exact versions of constraints.txt: this layer depends on
+# pyproject.toml and constraints.txt only, so a change to Herald's code reuses it. Flower
+# is not a dependency of the package; it ships in the image so that the same image serves
+# the dashboard and Flower's HTTP API (POST /api/task/async-apply/herald.send_message).
 WORKDIR /src
-COPY . .
-RUN pip install --no-cache-dir ".[flower]" \
+COPY pyproject.toml constraints.txt ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['flower']))" > requirements.txt \
+    && pip install --no-cache-dir -r requirements.txt -c constraints.txt
+
+# Then Herald itself, its dependencies already in place; pip check fails the build if
+# pyproject.toml and the pins disagree.
+COPY README.md ./
+COPY herald ./herald
+RUN pip install --no-cache-dir --no-deps . \
+    && pip check \
     && cd / && rm -rf /src
 
 # The channels file is mounted read-only at this path; its secrets stay in the
@@ -34,9 +44,11 @@ STOPSIGNAL SIGTERM
 
 # Healthy means this very worker answers a broadcast ping through the broker: it is
 # connected and its consumer loop runs (a Redis restart can leave a worker up but silently
-# not consuming). Shell form so that $HOSTNAME, the default Celery node name's host part,
-# is expanded. Services that are not a worker (Flower) override this check.
+# not consuming). `herald ping` also checks that the state Redis answers, and says what
+# failed in one line (docker inspect shows it). Shell form so that $HOSTNAME, the default
+# Celery node name's host part, is expanded. Services that are not a worker (Flower)
+# override this check.
 HEALTHCHECK --interval=30s --timeout=20s --start-period=30s --retries=3 \
-    CMD celery -A herald.worker inspect ping --timeout 10 -d "celery@$HOSTNAME" || exit 1
+    CMD herald ping --worker "celery@$HOSTNAME" --timeout 10 || exit 1
 
 CMD ["herald", "worker"]

@@ -8,7 +8,7 @@ from herald.contract.errors import HeraldError, SendError
 from herald.contract.events import OutcomeEvent
 from herald.contract.job import Interaction, SendJob, parse_job
 from herald.contract.names import INTERACTION_TASK, SEND_TASK
-from herald.producer import Producer, enqueue, record_interaction
+from herald.producer import Producer, enqueue, record_interaction, wait_for_outcome
 
 __all__ = [
     "INTERACTION_TASK",
@@ -22,4 +22,5 @@ __all__ = [
     "enqueue",
     "parse_job",
     "record_interaction",
+    "wait_for_outcome",
 ]

@@ -1,10 +1,10 @@
-"""Enqueueing from Python: validate, record as pending, publish.
+"""Enqueueing from Python: validate, record as queued, publish.
 
 Producers need none of this: any Celery client can send ``herald.send_message`` with
 ``kwargs={"job": {...}}``. A :class:`Producer` validates first, stamps ``enqueued_at``, and
-records the job as *pending* in Redis before publishing it, so that a message the broker
-loses (or a publish that fails) is published again by the reaper (:mod:`herald.store.reaper`;
-docs/delivery.md#the-reaper-jobs-the-broker-lost). It holds one connection pool to Herald's
+records the job as *queued* in Redis before publishing it, so that a message the broker
+loses (or a publish that fails) is published again by the sweeper (:mod:`herald.core.sweeper`;
+docs/delivery.md#the-sweeper). It holds one connection pool to Herald's
 Redis: make one and keep it for many jobs; :func:`enqueue` makes one for a single call.
 """
 
@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+import redis
 from celery import Celery
 
 from herald.config import Settings
-from herald.contract.events import utc_stamp
+from herald.contract.events import OutcomeEvent, utc_stamp
 from herald.contract.job import SendJob, parse_interaction, parse_job
 from herald.contract.names import INTERACTION_TASK, SEND_TASK
-from herald.store.connection import build_store
-from herald.store.records import DeliveryStore
+from herald.store.connection import build_store, resolve_urls
+from herald.store.keys import job_key
+from herald.store.records import JobRecords
+from herald.store.stream import wait_for_event
 
 #: Connections a producer's pool may open to Herald's Redis.
 PRODUCER_CONNECTIONS = 8
@@ -36,7 +40,7 @@ class Producer:
         app: Celery,
         settings: Settings | None = None,
         *,
-        store: DeliveryStore | None = None,
+        store: JobRecords | None = None,
     ) -> None:
         self.app = app
         self.settings = settings or Settings()
@@ -44,7 +48,7 @@ class Producer:
         self.store = store or build_store(self.settings, max_connections=PRODUCER_CONNECTIONS)
 
     def enqueue(self, job: dict[str, Any] | SendJob, *, queue: str | None = None) -> str:
-        """Validate ``job``, stamp ``enqueued_at``, record it as pending, publish it; return
+        """Validate ``job``, stamp ``enqueued_at``, record it as queued, publish it; return
         its job_id (a job without one gets the Celery task id as its job_id).
 
         Raises :class:`herald.contract.errors.InvalidJob` before anything is recorded or sent.
@@ -54,12 +58,13 @@ class Producer:
         payload.setdefault("enqueued_at", utc_stamp())
         task_id = model.job_id or str(uuid.uuid4())
         payload["job_id"] = task_id
-        self.store.pending.record(task_id, json.dumps(payload))
+        queue = queue or self.settings.queue
+        self.store.record_queued(task_id, json.dumps(payload), queue=queue)
         self.app.send_task(
             SEND_TASK,
             kwargs={"job": payload},
             task_id=task_id,
-            queue=queue or self.settings.queue,
+            queue=queue,
             # Flower and logs show the job id only: the job may hold personal data.
             kwargsrepr=f"{{'job': <job {task_id}>}}",
         )
@@ -91,7 +96,7 @@ def enqueue(
     job: dict[str, Any] | SendJob,
     *,
     queue: str | None = None,
-    store: DeliveryStore | None = None,
+    store: JobRecords | None = None,
 ) -> str:
     """:meth:`Producer.enqueue` of one job, by a producer made for this call."""
     with Producer(app, store=store) as producer:
@@ -109,3 +114,36 @@ def record_interaction(
         queue=queue or Settings().queue,
         kwargsrepr="{'interaction': <interaction>}",
     )
+
+
+def wait_for_outcome(
+    app_or_client: Celery | redis.Redis,
+    job_id: str,
+    timeout: float,
+    *,
+    after: str | datetime | None = None,
+    stream: str | None = None,
+) -> OutcomeEvent | None:
+    """The outcome event of ``job_id``, waiting up to ``timeout`` seconds; None if none came.
+
+    ``app_or_client`` is a Redis client of Herald's state Redis, or a Celery app (then
+    ``HERALD_REDIS_URL``, else the app's broker when it is Redis). No event is missed,
+    however early it was written: without ``after`` the job's record says whether it has
+    finished (then its event is looked up); ``after`` reads from a stream id taken before
+    enqueueing (:func:`herald.store.stream.last_id`) or from the enqueue time instead
+    (docs/contract.md#waiting-for-one-outcome).
+    """
+    settings = Settings()
+    name = stream or settings.events_stream
+    key = job_key(job_id)
+    if isinstance(app_or_client, redis.Redis):
+        return wait_for_event(app_or_client, name, job_id, timeout, record_key=key, after=after)
+    url = settings.redis_url or str(app_or_client.conf.broker_url or "")
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        url = resolve_urls(settings).redis
+    # A socket timeout well past the reads' block, so a quiet stream is no error.
+    client = redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5)
+    try:
+        return wait_for_event(client, name, job_id, timeout, record_key=key, after=after)
+    finally:
+        client.close()

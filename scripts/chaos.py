@@ -3,10 +3,15 @@
     python scripts/chaos.py --jobs 10000 --workers 2
 
 What breaks: the provider (a local Telegram sandbox) answers with 5xx before and after
-processing, 429 with Retry-After, connection resets before and after processing, and hangs
-past the client's read timeout; worker processes are SIGKILLed at random moments (and
-replaced); Redis is restarted once (AOF on). Jobs are enqueued as raw Celery protocol-2
-messages (LPUSH, as a service in another language would), each to its own chat, so
+processing, 429 with a Retry-After longer than the in-call limit (so the job waits for its
+retry in its record, and the sweeper publishes it), connection resets before and after
+processing, and hangs past the client's read timeout; worker processes are SIGKILLed at
+random moments (and replaced); Redis is restarted once, cleanly or with SIGKILL
+(``--redis-kill``; AOF on). On a Redis broker, half the jobs are enqueued as raw Celery
+protocol-2 messages with their record written first (LPUSH, as a service in another
+language would) and half as plain messages with no record (as a plain ``send_task``);
+with ``--broker rabbitmq`` (RabbitMQ at 127.0.0.1:5672, Redis for state), half through
+Herald's producer and half by a plain ``send_task``. Each job goes to its own chat, so
 every provider-side send can be attributed to its job.
 
 Printed: jobs enqueued, outcome events, lost jobs (no event), duplicate events (more than
@@ -39,6 +44,8 @@ from herald.store.keys import STATS_KEY  # noqa: E402
 from herald.testing.processes import RedisServer, WorkerProcess, protocol_v2  # noqa: E402
 from herald.testing.sandbox import DEFAULT_TELEGRAM_TOKEN, Chaos, Sandbox  # noqa: E402
 
+RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -46,6 +53,17 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--kills", type=int, default=3, help="SIGKILLs during the run")
+    parser.add_argument("--redis-kill", action="store_true", help="SIGKILL Redis, not restart")
+    parser.add_argument("--broker", choices=["redis", "rabbitmq"], default="redis")
+    parser.add_argument(
+        "--fsync",
+        choices=["everysec", "always"],
+        default="everysec",
+        help="Redis appendfsync (a SIGKILLed Redis on everysec loses up to 1 s of writes)",
+    )
+    parser.add_argument(
+        "--retry-after", type=int, default=4, help="the provider's 429 hint, in seconds"
+    )
     parser.add_argument("--fault-rate", type=float, default=0.06, help="each fault kind's share")
     parser.add_argument("--timeout", type=float, default=1500, help="seconds to wait for events")
     parser.add_argument("--seed", type=int, default=None)
@@ -72,19 +90,54 @@ def job(n: int, run: str) -> dict[str, Any]:
 
 
 def enqueue(client: redis.Redis, queue: str, jobs: list[dict[str, Any]]) -> None:
-    """As a producer without Herald code does it (docs/contract.md, "Enqueueing by hand"):
-    record the job as pending, then LPUSH its protocol-2 message."""
+    """As producers without Herald code do it: every other job with its record written
+    first (docs/delivery.md#the-sweeper), the others as plain messages (no record until
+    their first claim); then LPUSH its protocol-2 message."""
     pipe = client.pipeline(transaction=False)
     for i, item in enumerate(jobs, 1):
-        key, payload = f"herald:job:{item['job_id']}", json.dumps(item)
-        pipe.hsetnx(key, "state", "pending")
-        pipe.hsetnx(key, "payload", payload)
-        pipe.expire(key, 7 * 24 * 3600)
-        pipe.zadd(f"herald:pending:{queue}", {item["job_id"]: time.time() * 1000}, nx=True)
+        if i % 2:
+            key, now = f"herald:job:{item['job_id']}", int(time.time() * 1000)
+            pipe.hsetnx(key, "state", "queued")
+            pipe.hset(key, mapping={"payload": json.dumps(item), "queue": queue, "queued_ms": now})
+            pipe.expire(key, 7 * 24 * 3600)
+            pipe.zadd(f"herald:due:{queue}", {item["job_id"]: now + 30_000}, nx=True)
         pipe.lpush(queue, json.dumps(protocol_v2("herald.send_message", {"job": item}, queue)))
         if i % 1000 == 0:
             pipe.execute()
     pipe.execute()
+
+
+def enqueue_rabbitmq(redis_url: str, queue: str, jobs: list[dict[str, Any]]) -> None:
+    """Every other job through Herald's producer (record first), the others by plain
+    send_task (no record until their first claim)."""
+    from celery import Celery
+
+    from herald.config import Settings
+    from herald.producer import Producer
+
+    app = Celery("chaos-producer", broker=RABBITMQ, set_as_current=False)
+    settings = Settings(broker_url=RABBITMQ, redis_url=redis_url, queue=queue)
+    with Producer(app, settings) as producer:
+        for i, item in enumerate(jobs, 1):
+            if i % 2:
+                producer.enqueue(item)
+            else:
+                app.send_task(
+                    "herald.send_message",
+                    kwargs={"job": item},
+                    queue=queue,
+                    kwargsrepr=f"{{'job': <job {item['job_id']}>}}",
+                )
+    app.close()
+
+
+def purge_rabbitmq(queue: str) -> None:
+    from celery import Celery
+
+    app = Celery("chaos-purge", broker=RABBITMQ, set_as_current=False)
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_delete(queue)
+    app.close()
 
 
 def count_events(client: redis.Redis, stream: str, prefix: str) -> Counter[str]:
@@ -104,9 +157,10 @@ def count_events(client: redis.Redis, stream: str, prefix: str) -> Counter[str]:
 class Saboteur:
     """Breaks things as the run progresses: SIGKILLs at random points, one Redis restart."""
 
-    def __init__(self, rng: random.Random, kills: int) -> None:
+    def __init__(self, rng: random.Random, kills: int, *, redis_kill: bool) -> None:
         self.kill_at = sorted(rng.uniform(0.05, 0.85) for _ in range(kills))
         self.restart_at = rng.uniform(0.2, 0.7)
+        self.redis_kill = redis_kill
         self.rng = rng
         self.log: list[str] = []
 
@@ -114,8 +168,9 @@ class Saboteur:
         if progress >= 1.0:
             return  # every job has its outcome: a fault now would test nothing
         if self.restart_at is not None and progress >= self.restart_at:
-            self.note(f"restart Redis at {progress:.0%}")
-            server.restart(down_s=1.0)
+            how = "SIGKILL" if self.redis_kill else "restart"
+            self.note(f"{how} Redis at {progress:.0%}")
+            server.restart(down_s=1.0, kill=self.redis_kill)
             self.restart_at = None  # type: ignore[assignment]
         while self.kill_at and progress >= self.kill_at[0]:
             self.kill_at.pop(0)
@@ -133,16 +188,18 @@ class Saboteur:
 
 
 def worker_env(
-    server: RedisServer, channels: Path, concurrency: int, in_doubt: str
+    server: RedisServer, channels: Path, concurrency: int, in_doubt: str, broker: str, queue: str
 ) -> dict[str, str]:
     # Only this run's settings: none inherited from the calling shell (or a test session).
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
     return {
         **inherited,
         "HERALD_IN_DOUBT": in_doubt,
-        "HERALD_BROKER_URL": server.url,
+        "HERALD_BROKER_URL": server.url if broker == "redis" else RABBITMQ,
+        "HERALD_REDIS_URL": server.url,
         "HERALD_CHANNELS_FILE": str(channels),
-        "HERALD_QUEUE": "herald",
+        "HERALD_QUEUE": queue,
+        "HERALD_SWEEP_MARGIN_S": "10",
         # Short, so a killed worker's messages come back within the run.
         "HERALD_VISIBILITY_TIMEOUT_S": "20",
         "HERALD_LEASE_S": "10",
@@ -214,7 +271,7 @@ def report(
     print(f"duplicate events         {duplicate_events}")
     print(f"duplicate provider sends {duplicate_sends}")
     print(f"in-doubt count           {in_doubt}")
-    print(f"republished by reaper    {republished}")
+    print(f"republished by sweeper   {republished}")
     print(f"provider requests        {requests}")
     print(f"elapsed                  {elapsed:.0f}s")
     # At most once: no send may be repeated at all; at least once: only in-doubt ones.
@@ -238,21 +295,26 @@ def main() -> int:
         reset_after=rate / 2,
         hang_after=rate / 4,
         hang_s=4.0,
+        retry_after_s=args.retry_after,
     )
-    saboteur = Saboteur(rng, args.kills)
+    saboteur = Saboteur(rng, args.kills, redis_kill=args.redis_kill)
+    queue = "herald" if args.broker == "redis" else f"herald-chaos-{run}"
     with Sandbox() as sandbox:
         sandbox.chaos = chaos
-        server = RedisServer(folder / "redis").start()
+        server = RedisServer(folder / "redis", fsync=args.fsync).start()
         channels = folder / "channels.toml"
         channels.write_text(
             f'[channels.tg]\ntype = "telegram"\nbot_token = "{DEFAULT_TELEGRAM_TOKEN}"\n'
             f'base_url = "{sandbox.url}"\n'
         )
-        env = worker_env(server, channels, args.concurrency, args.in_doubt)
+        env = worker_env(server, channels, args.concurrency, args.in_doubt, args.broker, queue)
         client = redis.Redis.from_url(server.url, decode_responses=True)
         jobs = [job(n, run) for n in range(args.jobs)]
         started = time.monotonic()
-        enqueue(client, "herald", jobs)
+        if args.broker == "redis":
+            enqueue(client, queue, jobs)
+        else:
+            enqueue_rabbitmq(server.url, queue, jobs)
         print(f"enqueued {len(jobs)} jobs in {time.monotonic() - started:.1f}s", flush=True)
         workers = [
             WorkerProcess(env, folder / f"worker-{i}.log", concurrency=args.concurrency).start()
@@ -283,6 +345,8 @@ def main() -> int:
             if worker.alive:
                 worker.terminate()
         server.stop()
+        if args.broker == "rabbitmq":
+            purge_rabbitmq(queue)
     ok = report(
         jobs,
         events,

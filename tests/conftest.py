@@ -158,6 +158,9 @@ def herald_env(
         "HERALD_DATA_DIR": str(folder / "data"),
         # The sandbox and the file servers of the tests are on loopback.
         "HERALD_FETCH_ALLOW_NETWORKS": "127.0.0.1/32",
+        # A lost job is published again within seconds (tests/test_sweeper.py drops some).
+        "HERALD_SWEEP_MARGIN_S": "2",
+        "HERALD_TEST_DROP_SET": f"herald:test:drop:{RUN}",
         **secret_env(),
     }
     saved = {k: os.environ.get(k) for k in env}

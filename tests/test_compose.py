@@ -1,5 +1,7 @@
 """The deployment files: docker-compose.yml follows the Compose specification and keeps the
-properties Herald's delivery guarantees lean on; the Dockerfile runs ``herald worker``.
+properties Herald's delivery guarantees lean on; the Dockerfile runs ``herald worker``,
+installs pinned dependencies before the code (a cached layer), and checks its health with
+``herald ping``; pyproject.toml's ranges have upper bounds and constraints.txt pins them.
 
 No Docker engine runs here, so the compose file is checked against the Compose
 specification's JSON schema (check-jsonschema's vendored copy) and its facts are read
@@ -14,15 +16,20 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
+CONSTRAINTS = ROOT / "constraints.txt"
+PYPROJECT = ROOT / "pyproject.toml"
 
 
 def check_jsonschema() -> list[str]:
@@ -172,13 +179,32 @@ def test_redis_keeps_every_job_across_a_restart(compose: dict[str, Any]) -> None
     assert "redis-cli" in redis["healthcheck"]["test"]
 
 
-def test_flower_publishes_5555_behind_basic_auth(compose: dict[str, Any]) -> None:
+def test_flower_publishes_5555_on_loopback_only_behind_basic_auth(compose: dict[str, Any]) -> None:
     flower = compose["services"]["flower"]
 
-    assert "5555:5555" in [str(p) for p in flower["ports"]]
+    # Flower can enqueue and revoke tasks: never on the host's public addresses.
+    assert [str(p) for p in flower["ports"]] == ["127.0.0.1:5555:5555"]
     assert flower["command"][:4] == ["celery", "-A", "herald.worker", "flower"]
     # `${VAR:?message}`: Compose refuses to start anything while the password is unset.
     assert re.fullmatch(r"\$\{FLOWER_BASIC_AUTH:\?.+\}", flower["environment"]["FLOWER_BASIC_AUTH"])
+
+
+def test_the_worker_gets_every_secret_the_docs_channels_files_name(
+    compose: dict[str, Any],
+) -> None:
+    # A channels file copied from the README or a channel's page must start as it is: each
+    # ${NAME} it references has to reach the worker container.
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    named = {
+        name
+        for page in pages
+        for name in re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", page.read_text(encoding="utf-8"))
+    } - {"NAME"}
+    environment = compose["services"]["worker"]["environment"]
+
+    assert named <= set(environment), sorted(named - set(environment))
+    for name in named:  # passed through, never given a value here
+        assert environment[name] is None, name
 
 
 def test_dockerfile_runs_herald_worker_as_a_non_root_user() -> None:
@@ -189,10 +215,83 @@ def test_dockerfile_runs_herald_worker_as_a_non_root_user() -> None:
     assert last["FROM"] == "python:3.11-slim"
     assert last["USER"] not in ("root", "0")
     assert last["STOPSIGNAL"] == "SIGTERM"
-    assert "inspect ping" in last["HEALTHCHECK"]
     assert "HERALD_CHANNELS_FILE=/etc/herald/channels.toml" in " ".join(
         args for keyword, args in instructions if keyword == "ENV"
     )
-    assert any(
-        'pip install --no-cache-dir ".[flower]"' in args for kw, args in instructions if kw == "RUN"
-    )
+
+
+def test_dockerfile_health_check_is_herald_ping_of_this_worker() -> None:
+    check = dict(dockerfile_instructions())["HEALTHCHECK"]
+
+    assert 'CMD herald ping --worker "celery@$HOSTNAME"' in check
+    assert seconds(re.search(r"--timeout=(\S+)", check)[1]) > 10  # type: ignore[index]
+
+
+def test_dockerfile_installs_pinned_dependencies_before_the_code() -> None:
+    instructions = dockerfile_instructions()
+    copies = [(i, args) for i, (kw, args) in enumerate(instructions) if kw == "COPY"]
+    runs = [(i, args) for i, (kw, args) in enumerate(instructions) if kw == "RUN"]
+    [deps] = [i for i, args in runs if "-c constraints.txt" in args]
+    [package] = [i for i, args in runs if "pip install --no-cache-dir --no-deps ." in args]
+    code = [i for i, args in copies if "herald" in args.split()[:-1]]
+
+    # The dependency layer is built from pyproject.toml and constraints.txt alone, so
+    # a change to the code reuses it; the whole tree is never copied.
+    assert all(args.split()[-1] != "." or "." not in args.split()[:-1] for _, args in copies)
+    assert [args for i, args in copies if i < deps] == ["pyproject.toml constraints.txt ./"]
+    assert code and deps < min(code) < package
+    assert "[flower]" not in instructions[deps][1]  # the extra comes from pyproject.toml
+    assert "optional-dependencies']['flower']" in instructions[deps][1]
+    assert "pip check" in instructions[package][1]
+
+
+def test_dockerignore_keeps_what_the_image_copies() -> None:
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    needed = {"pyproject.toml", "constraints.txt", "README.md", "herald"}
+    assert not needed & ignored
+    assert {".venv", ".env", "channels.toml", "tests", "examples"} <= ignored
+
+
+def project() -> dict[str, Any]:
+    doc = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
+    project: dict[str, Any] = doc["project"]
+    return project
+
+
+def requirements() -> list[Requirement]:
+    """pyproject.toml's dependencies and those of every extra."""
+    found = project()
+    extras = [r for group in found["optional-dependencies"].values() for r in group]
+    return [Requirement(r) for r in [*found["dependencies"], *extras]]
+
+
+def pins() -> dict[str, str]:
+    """constraints.txt as {canonical name: version}; every line must be name==version."""
+    found = {}
+    for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, sep, version = line.partition("==")
+        assert sep and re.fullmatch(r"[A-Za-z0-9_.-]+", name) and version.strip(), line
+        found[canonicalize_name(name)] = version.strip()
+    return found
+
+
+@pytest.mark.parametrize("requirement", requirements(), ids=str)
+def test_every_dependency_range_stops_before_the_next_major(requirement: Requirement) -> None:
+    uppers = [s for s in requirement.specifier if s.operator in ("<", "<=", "==", "~=")]
+    lowers = [s for s in requirement.specifier if s.operator in (">=", ">", "==", "~=")]
+
+    assert uppers and lowers, f"{requirement}: give it a lower and an upper bound"
+
+
+@pytest.mark.parametrize("requirement", requirements(), ids=str)
+def test_constraints_pin_every_dependency_inside_its_range(requirement: Requirement) -> None:
+    pinned = pins().get(canonicalize_name(requirement.name))
+
+    assert pinned is not None, f"{requirement.name} is not in constraints.txt"
+    assert requirement.specifier.contains(pinned, prereleases=True), (requirement, pinned)

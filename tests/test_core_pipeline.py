@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -233,25 +234,6 @@ def test_same_job_id_sent_twice_sends_once(
     assert len(outcomes.for_job(job["job_id"])) == 1
 
 
-def test_copy_of_a_job_another_worker_holds_goes_back_to_the_queue(
-    core: Core, sandbox: Sandbox, outcomes: Outcomes, settings: Settings
-) -> None:
-    # Given another worker holds the job's lease
-    chat_id = chat()
-    job = telegram_job(chat_id)
-    store = core.context.store
-    store.claim(job["job_id"], "other-worker", now=utc_stamp(), contact_id=job["contact"]["id"])
-
-    # When a copy of the job arrives
-    step = core.context.pipeline.send(job, task_id=str(uuid.uuid4()))
-
-    # Then it waits on the queue for the lease to end, and nothing is sent or recorded
-    assert isinstance(step, Requeue)
-    assert 0 < step.after <= settings.lease_s
-    assert sandbox_requests(sandbox, "telegram", chat_id=chat_id) == []
-    assert outcomes.for_job(job["job_id"]) == []
-
-
 # -- retries -------------------------------------------------------------------------
 
 
@@ -333,7 +315,12 @@ def at_most_once(settings: Settings, celery_app: Any, outcomes: Outcomes) -> Ite
 def cut_off(core: Core, job: dict[str, Any], rclient: Any) -> None:
     """Leave ``job`` as a worker that died mid-send does: claimed, its lease run out."""
     core.context.store.claim(
-        job["job_id"], "dead-worker", now=utc_stamp(), contact_id=job["contact"]["id"]
+        job["job_id"],
+        "dead-worker",
+        now=utc_stamp(),
+        contact_id=job["contact"]["id"],
+        payload=json.dumps(job),
+        queue=core.context.settings.queue,
     )
     rclient.delete(lease_key(job["job_id"]))
 

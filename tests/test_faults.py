@@ -207,3 +207,100 @@ def test_two_workers_and_duplicate_enqueues_send_each_job_once(
     for chat, job in jobs:
         assert len(outcomes.for_job(job["job_id"])) == 1
         assert len(sandbox_requests(sandbox, "telegram", chat_id=chat)) == 1
+
+
+def test_a_channels_file_broken_after_start_is_never_read_again(
+    env: dict[str, str],
+    own_redis: RedisServer,
+    sandbox: Sandbox,
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+    settings: Any,
+) -> None:
+    # Given a worker started on a good channels file, which is then broken,
+    channels = tmp_path / "channels.toml"
+    channels.write_text(Path(env["HERALD_CHANNELS_FILE"]).read_text())
+    worker = spawn(workers, {**env, "HERALD_CHANNELS_FILE": str(channels)}, tmp_path)
+    channels.write_text("[channels.tg]\ntype = 'telegram'\nbot_token = '${NOT_SET_ANYWHERE}'\n")
+    lines_before = len(worker.log.read_text().splitlines())
+    # when a job comes,
+    chat, job = chat_job()
+    enqueue(own_redis.url, settings.queue, job)
+    # then it is sent with the configuration the worker validated at start (no hot loop of
+    # receive, reject, receive: the file is not read per job), with a handful of log lines.
+    event = own_outcomes(own_redis, settings).wait(job["job_id"], timeout=20)
+    assert event.event == "message.sent"
+    time.sleep(2)
+    assert len(worker.log.read_text().splitlines()) - lines_before < 20
+    assert len(sandbox_requests(sandbox, "telegram", chat_id=chat)) == 1
+
+
+RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def rabbitmq_reachable() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not rabbitmq_reachable(), reason="no RabbitMQ on 127.0.0.1:5672")
+def test_on_rabbitmq_a_backlog_older_than_the_margin_is_never_republished(
+    env: dict[str, str],
+    own_redis: RedisServer,
+    sandbox: Sandbox,
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+    settings: Any,
+) -> None:
+    from celery import Celery
+
+    from herald.config import Settings
+    from herald.core.sweeper import Sweeper
+    from herald.producer import Producer
+    from herald.store.connection import build_store
+
+    queue = f"herald-rabbit-{uuid.uuid4().hex[:8]}"
+    rabbit_env = {
+        **env,
+        "HERALD_BROKER_URL": RABBITMQ,
+        "HERALD_REDIS_URL": own_redis.url,
+        "HERALD_QUEUE": queue,
+        "HERALD_SWEEP_MARGIN_S": "1",
+    }
+    own = Settings(broker_url=RABBITMQ, redis_url=own_redis.url, queue=queue, sweep_margin_s=1)
+    app = Celery("producer", broker=RABBITMQ, set_as_current=False)
+    store = build_store(own, max_connections=4)
+    chats = [str(uuid.uuid4().int % 10**9) for _ in range(30)]
+    try:
+        # Given 30 jobs queued on RabbitMQ with no worker, waiting past the margin,
+        with Producer(app, own, store=store) as producer:
+            ids = [
+                producer.enqueue(make_job([{"channel_id": "tg", "identifier": c}])) for c in chats
+            ]
+        time.sleep(2.5)
+        # when the sweeper looks at them, it publishes none (the broker keeps its queue),
+        published: list[str] = []
+        sweeper = Sweeper(
+            store,
+            lambda job_id, *_: published.append(job_id),
+            queues=[queue],
+            redis_broker=False,
+        )
+        assert sweeper.run_once() == 0 and published == []
+        # and once a worker runs, each job is sent exactly once.
+        spawn(workers, rabbit_env, tmp_path)
+        outcomes = own_outcomes(own_redis, settings)
+        for job_id in ids:
+            assert outcomes.wait(job_id, timeout=60, settle=0).event == "message.sent"
+        for c in chats:
+            assert len(sandbox_requests(sandbox, "telegram", chat_id=c)) == 1
+    finally:
+        store.redis.close()
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_delete(queue)
+        app.close()

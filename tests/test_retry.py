@@ -11,7 +11,6 @@ from herald.core.retry import (
     MAX_SLOT_WAITS,
     NOT_RESENT,
     GiveUp,
-    LeaseBusy,
     Requeue,
     RetryNow,
     RetryPolicy,
@@ -23,7 +22,6 @@ POLICY = RetryPolicy(
     backoff_s=1,
     backoff_max_s=300,
     inline_max_s=2,
-    visibility_timeout_s=1800,
 )
 
 
@@ -68,17 +66,9 @@ def test_exhaustion_by_attempts_or_age(
     assert POLICY.exhausted(attempts, age, next_wait) is exhausted
 
 
-def test_queue_countdowns_stay_below_the_visibility_timeout() -> None:
-    assert POLICY.queue_delay(10) == 10
-    assert POLICY.queue_delay(5000) == 900
-    assert POLICY.queue_delay(-1) == 0
-
-
 # -- the one decision -------------------------------------------------------------------
 
-AT_MOST_ONCE = RetryPolicy(
-    inline_max_s=2, visibility_timeout_s=1800, in_doubt=InDoubtPolicy.AT_MOST_ONCE
-)
+AT_MOST_ONCE = RetryPolicy(inline_max_s=2, in_doubt=InDoubtPolicy.AT_MOST_ONCE)
 
 
 def test_a_permanent_error_gives_up_at_once() -> None:
@@ -92,9 +82,9 @@ def test_a_short_transient_wait_is_spent_in_the_call() -> None:
     assert not decision.resends_in_doubt
 
 
-def test_a_long_wait_goes_to_the_queue_clamped_below_the_visibility_timeout() -> None:
+def test_a_long_wait_is_spent_in_the_jobs_record_not_clamped() -> None:
     decision = POLICY.decide(RateLimited("slow down", retry_after=1200), attempts=1)
-    assert isinstance(decision, Requeue) and decision.after == 900
+    assert isinstance(decision, Requeue) and decision.after == 1200
     assert decision.reason == "slow down"
 
 
@@ -126,8 +116,3 @@ def test_the_fleet_rate_limit_waits_and_never_gives_up() -> None:
     long = POLICY.decide(Throttled(30.0), attempts=8, age_s=1e9)
     assert isinstance(long, Requeue) and long.after == 30.0
     assert isinstance(POLICY.decide(Throttled(0.5, waits=MAX_SLOT_WAITS)), Requeue)
-
-
-def test_a_lease_held_elsewhere_waits_for_it_on_the_queue() -> None:
-    assert POLICY.decide(LeaseBusy(100)) == Requeue(100, "being sent by another worker")
-    assert POLICY.decide(LeaseBusy(5000)).after == 900  # type: ignore[union-attr]

@@ -1,5 +1,5 @@
-"""The job record's scripts, called directly on the real Redis: claim, progress, finish,
-interactions, the pending index and its reaping."""
+"""The job record's scripts, called directly on the real Redis: record, claim, progress,
+retry, finish, interactions, and the sweeper's sweep, queued and lock."""
 
 from __future__ import annotations
 
@@ -13,30 +13,47 @@ import pytest
 import redis
 
 from herald.contract.events import EventData, OutcomeEvent
-from herald.store.keys import STATS_KEY, interactions_key, job_key, lease_key
-from herald.store.records import DeliveryStore
-from herald.store.scripts import GCRA, TAKE
+from herald.store.keys import (
+    STATS_KEY,
+    due_key,
+    interactions_key,
+    job_key,
+    lease_key,
+    watermark_key,
+)
+from herald.store.records import JobRecords
+from herald.store.scripts import GCRA, QUEUED
 from herald.store.snippets import live_snippets
 
 NOW = "2026-12-01T10:00:00Z"
 
 
 @pytest.fixture
-def store(rclient: redis.Redis[Any]) -> Iterator[DeliveryStore]:
-    """A store on its own queue and stream; every key it wrote is deleted after the test."""
+def store(rclient: redis.Redis[Any]) -> Iterator[JobRecords]:
+    """Records on their own stream; every key the test wrote is deleted after it."""
     run = uuid.uuid4().hex[:8]
-    made = DeliveryStore(
+    made = JobRecords(
         rclient,
         events_stream=f"herald:events:test-store-{run}",
         retention_s=60,
         lease_s=10,
-        queue=f"herald-test-store-{run}",
+        margin_s=30,
     )
     yield made
-    rclient.delete(made.events_stream, made.pending.key, made.pending.watermark_key)
+    rclient.delete(made.events_stream, due_key(Q), watermark_key(Q), Q)
     for pattern in ("herald:job:ts-*", "herald:lease:ts-*", "herald:contact:ts-*"):
         for key in rclient.scan_iter(pattern):
             rclient.delete(key)
+
+
+#: The queue of these tests (never consumed: a list nobody pops).
+Q = f"herald-test-store-{uuid.uuid4().hex[:8]}"
+
+
+def claim(store: JobRecords, job: str, token: str, now: str = NOW, contact: str = "ts-c") -> Any:
+    return store.claim(
+        job, token, now=now, contact_id=contact, payload=json.dumps({"job_id": job}), queue=Q
+    )
 
 
 def job_id() -> str:
@@ -66,73 +83,90 @@ def event(job: str, outcome: str = "sent", attempts: int = 1) -> OutcomeEvent:
     )
 
 
-def test_a_first_claim_takes_the_lease_and_clears_the_pending_entry(
-    store: DeliveryStore, rclient: redis.Redis[Any]
+def test_a_first_claim_takes_the_lease_and_moves_the_watermark(
+    store: JobRecords, rclient: redis.Redis[Any]
 ) -> None:
     job = job_id()
-    store.pending.record(job, json.dumps({"job_id": job}))
-    enqueued = rclient.zscore(store.pending.key, job)
-    claim = store.claim(job, "tok-1", now=NOW, contact_id="ts-nobody")
-    assert (claim.status, claim.attempts, claim.first_seen, claim.parts) == ("claimed", 0, NOW, {})
-    assert not claim.in_doubt
+    store.record_queued(job, json.dumps({"job_id": job}), queue=Q)
+    queued = int(rclient.hget(job_key(job), "queued_ms") or 0)
+    found = claim(store, job, "tok-1")
+    assert (found.status, found.attempts, found.first_seen, found.parts) == ("claimed", 0, NOW, {})
+    assert not found.in_doubt
     assert rclient.get(lease_key(job)) == "tok-1"
     assert 0 < rclient.ttl(lease_key(job)) <= 10
     assert rclient.hget(job_key(job), "state") == "sending"
-    assert rclient.zscore(store.pending.key, job) is None
-    assert float(rclient.get(store.pending.watermark_key)) == enqueued
-    assert claim.snippets == live_snippets(rclient)
+    # Due when its lease ends, and the queue's watermark is the job's queue time.
+    due = float(rclient.zscore(due_key(Q), job) or 0)
+    assert 0 < due - time.time() * 1000 <= 11_000
+    assert float(rclient.get(watermark_key(Q)) or 0) == queued
+    assert found.snippets == live_snippets(rclient)
 
 
-def test_a_claim_run_twice_is_harmless_and_another_copy_is_told_to_wait(
-    store: DeliveryStore,
+def test_a_job_enqueued_without_a_record_gets_one_at_its_first_claim(
+    store: JobRecords, rclient: redis.Redis[Any]
 ) -> None:
     job = job_id()
-    assert store.claim(job, "tok-1", now=NOW, contact_id="ts-c").status == "claimed"
-    again = store.claim(job, "tok-1", now=NOW, contact_id="ts-c")
+    claim(store, job, "tok-1")
+    record = rclient.hgetall(job_key(job))
+    assert (record["state"], record["queue"], json.loads(record["payload"])) == (
+        "sending",
+        Q,
+        {"job_id": job},
+    )
+
+
+def test_a_claim_run_twice_is_harmless_and_another_copy_is_told_it_is_busy(
+    store: JobRecords,
+) -> None:
+    job = job_id()
+    assert claim(store, job, "tok-1").status == "claimed"
+    again = claim(store, job, "tok-1")
     assert again.status == "claimed" and not again.in_doubt
-    busy = store.claim(job, "tok-2", now=NOW, contact_id="ts-c")
+    busy = claim(store, job, "tok-2")
     assert busy.status == "busy" and 1 <= busy.lease_left <= 10
 
 
 def test_a_claim_after_a_lapsed_lease_mid_send_is_in_doubt_and_counted(
-    store: DeliveryStore, rclient: redis.Redis[Any]
+    store: JobRecords, rclient: redis.Redis[Any]
 ) -> None:
     job = job_id()
-    store.claim(job, "tok-1", now=NOW, contact_id="ts-c")
+    claim(store, job, "tok-1")
     before = int(rclient.hget(STATS_KEY, "in_doubt") or 0)
     rclient.delete(lease_key(job))  # the worker died with the lease, which then lapsed
-    claim = store.claim(job, "tok-2", now="2026-12-01T11:00:00Z", contact_id="ts-c")
-    assert claim.status == "claimed" and claim.in_doubt
-    assert claim.first_seen == NOW  # the first claim's time is kept
+    found = claim(store, job, "tok-2", now="2026-12-01T11:00:00Z")
+    assert found.status == "claimed" and found.in_doubt
+    assert found.first_seen == NOW  # the first claim's time is kept
     assert rclient.hget(job_key(job), "in_doubt") == "1"
     assert int(rclient.hget(STATS_KEY, "in_doubt") or 0) >= before + 1
 
 
-def test_progress_is_kept_for_the_next_claim_and_release_hands_the_lease_back(
-    store: DeliveryStore, rclient: redis.Redis[Any]
+def test_progress_is_kept_and_a_retry_hands_the_lease_back_and_is_due_after_its_wait(
+    store: JobRecords, rclient: redis.Redis[Any]
 ) -> None:
     job = job_id()
-    store.claim(job, "tok-1", now=NOW, contact_id="ts-c")
-    assert store.save_progress(job, "tok-1", attempts=1, parts={0: ["m-0"]})
+    claim(store, job, "tok-1")
+    assert store.save_progress(job, "tok-1", attempts=1, parts={0: ["m-0"]}, queue=Q)
     assert rclient.get(lease_key(job)) == "tok-1"
-    assert store.save_progress(job, "tok-1", attempts=2, parts={0: ["m-0"]}, release=True)
+    assert store.schedule_retry(job, "tok-1", attempts=2, parts={0: ["m-0"]}, after_s=60, queue=Q)
     assert rclient.get(lease_key(job)) is None
     assert rclient.hget(job_key(job), "state") == "retrying"
-    claim = store.claim(job, "tok-2", now=NOW, contact_id="ts-c")
-    assert (claim.status, claim.attempts, claim.parts) == ("claimed", 2, {0: ["m-0"]})
-    assert not claim.in_doubt  # 'retrying' is a clean hand-over
+    due = float(rclient.zscore(due_key(Q), job) or 0)
+    assert 59_000 < due - time.time() * 1000 <= 61_000
+    found = claim(store, job, "tok-2")
+    assert (found.status, found.attempts, found.parts) == ("claimed", 2, {0: ["m-0"]})
+    assert not found.in_doubt  # 'retrying' is a clean hand-over
     # The first attempt no longer holds the lease: its progress is not written.
-    assert not store.save_progress(job, "tok-1", attempts=9, parts={})
+    assert not store.save_progress(job, "tok-1", attempts=9, parts={}, queue=Q)
     assert rclient.hget(job_key(job), "attempts") == "2"
 
 
 def test_finish_writes_one_event_and_ends_the_job(
-    store: DeliveryStore, rclient: redis.Redis[Any]
+    store: JobRecords, rclient: redis.Redis[Any]
 ) -> None:
     job = job_id()
-    store.pending.record(job, json.dumps({"job_id": job}))
-    store.claim(job, "tok-1", now=NOW, contact_id="ts-c")
-    entry = store.finish(event(job), "tok-1", key=job, parts={0: ["m-0"]})
+    store.record_queued(job, json.dumps({"job_id": job}), queue=Q)
+    claim(store, job, "tok-1")
+    entry = store.finish(event(job), "tok-1", key=job, parts={0: ["m-0"]}, queue=Q)
     assert entry is not None
     [(entry_id, fields)] = rclient.xrange(store.events_stream)
     assert entry_id == entry
@@ -146,85 +180,144 @@ def test_finish_writes_one_event_and_ends_the_job(
     )
     assert "payload" not in record
     assert rclient.get(lease_key(job)) is None
+    assert rclient.zscore(due_key(Q), job) is None
     assert 0 < rclient.ttl(job_key(job)) <= 60
     # A second finish, and any later copy, writes nothing.
-    assert store.finish(event(job, "failed"), "tok-2", key=job, parts={}) is None
+    assert store.finish(event(job, "failed"), "tok-2", key=job, parts={}, queue=Q) is None
     assert rclient.xlen(store.events_stream) == 1
-    assert store.claim(job, "tok-3", now=NOW, contact_id="ts-c").status == "done"
+    assert claim(store, job, "tok-3").status == "done"
 
 
-def test_finish_without_a_claim_clears_the_pending_entry_and_leaves_other_leases(
-    store: DeliveryStore, rclient: redis.Redis[Any]
+def test_finish_never_ends_a_job_another_attempt_holds(
+    store: JobRecords, rclient: redis.Redis[Any]
 ) -> None:
     job = job_id()
-    store.pending.record(job, json.dumps({"job_id": job}))
+    store.record_queued(job, json.dumps({"job_id": job}), queue=Q)
     rclient.set(lease_key(job), "someone-else", ex=10)
-    assert store.finish(event(job, "failed", 0), "tok-1", key=job, parts={}) is not None
-    assert rclient.zscore(store.pending.key, job) is None
+    assert store.finish(event(job, "failed", 0), "tok-1", key=job, parts={}, queue=Q) is None
     assert rclient.get(lease_key(job)) == "someone-else"
+    rclient.delete(lease_key(job))
+    assert store.finish(event(job, "failed", 0), "tok-1", key=job, parts={}, queue=Q)
+    assert rclient.zscore(due_key(Q), job) is None
 
 
-def test_an_older_interaction_never_overwrites_a_newer_one(store: DeliveryStore) -> None:
+def test_an_older_interaction_never_overwrites_a_newer_one(store: JobRecords) -> None:
     contact = f"ts-{uuid.uuid4().hex[:8]}"
     assert store.record_interaction(contact, "wa", "351911", 2_000, "b")
     assert not store.record_interaction(contact, "wa", "351911", 1_000, "a")
     assert not store.record_interaction(contact, "wa", "351911", 2_000, "b again")
     assert store.record_interaction(contact, "tg", "42", 500, "c")
-    claim = store.claim(job_id(), "tok", now=NOW, contact_id=contact)
-    assert claim.interactions == {
+    found = claim(store, job_id(), "tok", contact=contact)
+    assert found.interactions == {
         "wa": {"at_ms": 2_000, "at": "b", "identifier": "351911"},
         "tg": {"at_ms": 500, "at": "c", "identifier": "42"},
     }
     store.redis.delete(interactions_key(contact))
 
 
-def test_recording_a_pending_job_twice_keeps_the_first_record(
-    store: DeliveryStore, rclient: redis.Redis[Any]
+def test_recording_a_queued_job_twice_keeps_the_first_record(
+    store: JobRecords, rclient: redis.Redis[Any]
 ) -> None:
     job = job_id()
-    store.pending.record(job, "first")
-    score = rclient.zscore(store.pending.key, job)
-    assert abs(float(score or 0) - time.time() * 1000) < 5_000
-    store.pending.record(job, "second")
-    assert rclient.hgetall(job_key(job)) == {"state": "pending", "payload": "first"}
-    assert rclient.zscore(store.pending.key, job) == score
+    store.record_queued(job, "first", queue=Q)
+    score = rclient.zscore(due_key(Q), job)
+    assert abs(float(score or 0) - (time.time() * 1000 + 30_000)) < 5_000
+    store.record_queued(job, "second", queue=Q)
+    record = rclient.hgetall(job_key(job))
+    assert (record["state"], record["payload"], record["queue"]) == ("queued", "first", Q)
+    assert rclient.zscore(due_key(Q), job) == score
 
 
-def test_a_lost_job_is_taken_by_one_sweep_and_a_recordless_one_dropped(
-    store: DeliveryStore, rclient: redis.Redis[Any]
+def make_due(rclient: redis.Redis[Any], *jobs: str) -> None:
+    rclient.zadd(due_key(Q), dict.fromkeys(jobs, 1_000))  # due long ago
+
+
+def sweep(store: JobRecords, *, redis_broker: bool = True) -> list[tuple[str, str]]:
+    found = store.sweep(Q, store.due_ids(Q, limit=100), slack_s=0, redis_broker=redis_broker)
+    return sorted((d.kind, d.job_id) for d in found)
+
+
+def test_a_sweep_publishes_due_retries_and_jobs_cut_off_mid_send(
+    store: JobRecords, rclient: redis.Redis[Any]
 ) -> None:
-    lost, gone = job_id(), job_id()
-    store.pending.record(lost, "payload-of-lost")
-    rclient.zadd(store.pending.key, {lost: 1_000, gone: 2_000})  # long ago; gone has no record
-    idle = f"{store.pending.key}:queue"  # an empty queue: nothing can still wait in it
-    assert store.pending.reap(min_age_s=60, slack_s=0, queue_key=idle) == [
-        (lost, "payload-of-lost")
-    ]
-    assert rclient.zscore(store.pending.key, gone) is None
-    # Taken: its score is now, so the next sweep leaves it until it is old again.
-    assert store.pending.reap(min_age_s=60, slack_s=0, queue_key=idle) == []
-    assert rclient.zscore(store.pending.key, lost) is not None
+    retry, cut, live, gone = job_id(), job_id(), job_id(), job_id()
+    for job in (retry, cut, live):
+        claim(store, job, "tok")
+    store.schedule_retry(retry, "tok", attempts=1, parts={}, after_s=0, queue=Q)
+    rclient.delete(lease_key(cut))  # its worker died; the lease lapsed
+    make_due(rclient, retry, cut, live, gone)  # gone has no record
+    assert sweep(store) == sorted([("publish", retry), ("lost", cut)])
+    # Each is due again a margin later (a sweeper dying now leaves them to the next sweep);
+    # the live one when its lease ends; the one with no record is dropped.
+    for job in (retry, cut):
+        assert float(rclient.zscore(due_key(Q), job) or 0) > time.time() * 1000 + 25_000
+    assert 0 < float(rclient.zscore(due_key(Q), live) or 0) - time.time() * 1000 <= 11_000
+    assert rclient.zscore(due_key(Q), gone) is None
+    assert sweep(store) == []
+    # Once published, a retry is queued again from now.
+    store.mark_queued(Q, [retry], redis_broker=True)
+    assert rclient.hget(job_key(retry), "state") == "queued"
+    assert rclient.hget(job_key(cut), "state") == "sending"  # its next claim is in doubt
+
+
+def test_a_queued_job_is_lost_on_redis_only_when_it_cannot_still_be_queued(
+    store: JobRecords, rclient: redis.Redis[Any]
+) -> None:
+    job = job_id()
+    store.record_queued(job, json.dumps({"job_id": job}), queue=Q)
+    make_due(rclient, job)
+    rclient.lpush(Q, "someone else's message")  # the queue is not empty...
+    rclient.set(watermark_key(Q), 0)  # ...and nothing newer has been claimed
+    assert sweep(store) == []  # it may still be waiting
+    make_due(rclient, job)
+    rclient.delete(Q)  # an empty queue: it cannot be in it
+    assert sweep(store) == [("lost", job)]
+
+
+def test_a_broker_that_keeps_its_queues_never_loses_a_queued_job(
+    store: JobRecords, rclient: redis.Redis[Any]
+) -> None:
+    job = job_id()
+    store.record_queued(job, json.dumps({"job_id": job}), queue=Q)
+    make_due(rclient, job)
+    assert sweep(store, redis_broker=False) == []
+    assert rclient.zscore(due_key(Q), job) is None
 
 
 def test_list_scripts_refuse_keys_and_args_that_do_not_pair(rclient: redis.Redis[Any]) -> None:
-    with pytest.raises(redis.ResponseError, match="one record key"):
-        TAKE.on(rclient)(keys={"pending": "ts-p", "records": []}, args={"suspects": ["a", 1]})
+    with pytest.raises(redis.ResponseError, match="a record for each"):
+        QUEUED.on(rclient)(
+            keys={"due": "ts-d", "records": []},
+            args={"margin_ms": 1, "redis_broker": "1", "ids": ["a"]},
+        )
     with pytest.raises(redis.ResponseError, match="one interval_ms"):
         GCRA.on(rclient)(keys={"buckets": ["ts-b"]}, args={"limits": [10]})
+
+
+def test_the_sweeper_lock_is_held_by_one_owner_at_a_time(store: JobRecords) -> None:
+    store.sweeper_key = f"herald:sweeper:ts-{uuid.uuid4().hex[:8]}"  # not the fleet's
+    try:
+        assert store.hold_sweeper("ts-a", 5)
+        assert not store.hold_sweeper("ts-b", 5)
+        assert store.hold_sweeper("ts-a", 5)  # renewed
+        store.release_sweeper("ts-a")
+        assert store.hold_sweeper("ts-b", 5)
+    finally:
+        store.release_sweeper("ts-b")
 
 
 def test_a_client_without_decoded_replies_works_the_same(redis_url: str) -> None:
     client: redis.Redis[Any] = redis.Redis.from_url(redis_url)
     job = job_id()
-    store = DeliveryStore(
-        client, events_stream=f"herald:events:{job}", retention_s=5, lease_s=5, queue=job
+    store = JobRecords(
+        client, events_stream=f"herald:events:{job}", retention_s=5, lease_s=5, margin_s=1
     )
     try:
-        claim = store.claim(job, "tok", now=NOW, contact_id="ts-c")
-        assert (claim.status, claim.first_seen) == ("claimed", NOW)
-        assert store.save_progress(job, "tok", attempts=1, parts={0: ["m"]})
-        assert store.finish(event(job), "tok", key=job, parts={0: ["m"]})
-        assert store.claim(job, "tok", now=NOW, contact_id="ts-c").status == "done"
+        found = claim(store, job, "tok")
+        assert (found.status, found.first_seen) == ("claimed", NOW)
+        assert store.save_progress(job, "tok", attempts=1, parts={0: ["m"]}, queue=Q)
+        assert store.finish(event(job), "tok", key=job, parts={0: ["m"]}, queue=Q)
+        assert claim(store, job, "tok").status == "done"
     finally:
-        client.delete(store.events_stream, job_key(job), lease_key(job))
+        client.delete(store.events_stream, job_key(job), lease_key(job), due_key(Q))
         client.close()

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from herald.store import scripts
-from herald.store.scripts import CLAIM, GCRA, SCRIPTS, TAKE, Script, ScriptError
+from herald.store.scripts import CLAIM, GCRA, QUEUED, SCRIPTS, Script, ScriptError
 
 LUA = Path(scripts.__file__).parent / "lua"
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,13 +89,24 @@ def test_the_python_wrappers_pass_exactly_the_header_names(name: str) -> None:
 
 def test_arguments_are_placed_by_name_in_the_header_order() -> None:
     keys, args = CLAIM.positional(
-        {"watermark": "w", "pending": "p", "stats": "s", "lease": "l", "record": "r"},
-        {"job_id": "j", "now": "n", "retention_s": 60, "lease_s": 10, "token": "t"},
+        {"watermark": "w", "due": "d", "stats": "s", "lease": "l", "record": "r"},
+        {
+            "expires": "e",
+            "queue": "q",
+            "payload": "p",
+            "job_id": "j",
+            "now": "n",
+            "retention_s": 60,
+            "lease_s": 10,
+            "token": "t",
+        },
     )
-    assert keys == ["r", "l", "s", "p", "w"]
-    assert args == ["t", 10, 60, "n", "j"]
-    keys, args = TAKE.positional({"pending": "p", "records": ["a", "b"]}, {"suspects": [1, 2]})
-    assert (keys, args) == (["p", "a", "b"], [1, 2])
+    assert keys == ["r", "l", "s", "d", "w"]
+    assert args == ["t", 10, 60, "n", "j", "p", "q", "e"]
+    keys, args = QUEUED.positional(
+        {"due": "d", "records": ["a", "b"]}, {"margin_ms": 5, "redis_broker": "1", "ids": [1, 2]}
+    )
+    assert (keys, args) == (["d", "a", "b"], [5, "1", 1, 2])
 
 
 def test_a_wrong_name_is_refused_before_redis_sees_it() -> None:

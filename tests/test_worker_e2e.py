@@ -243,7 +243,7 @@ def test_a_job_put_back_on_the_queue_shows_only_its_id(
         before_task_publish.disconnect(seen)
     # then the message that put it back on the queue shows the job by its id, as the
     # producer's did, never its content (Flower and task events show these fields).
-    retried = [h for h in published if h.get("retries", 0) > 0]
+    retried = published[1:]  # the first is the producer's
     assert retried, published
     for headers in retried:
         assert headers["kwargsrepr"] == f"{{'job': <job {job['job_id']}>}}"

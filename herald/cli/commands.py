@@ -1,43 +1,114 @@
-"""The ``herald`` command: worker, send, events, channels, schema, demo."""
+"""The ``herald`` command: worker, send, events, job, ping, channels, snippets, redis,
+schema, demo.
+
+Every failure a person can act on is one line on stderr and a non-zero exit: a server
+that does not answer (named by URL, password hidden, and by the variable it came from),
+a bad file, a bad setting. :class:`HeraldGroup` turns the errors that escape a command
+into such a line.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sys
+from importlib import metadata
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import redis
 import typer
-from pydantic import BaseModel
-from rich.console import Console
+from kombu.exceptions import OperationalError
+from pydantic import BaseModel, ValidationError
+from typer.core import TyperGroup
 
-from herald.cli.tables import channels_table, events_table, snippets_table
-from herald.config import Settings, load_channels
+from herald.cli import jobs
+from herald.cli.connect import Session, Unreachable, lost
+from herald.cli.follow import follow_group, follow_stream
+from herald.cli.output import console, fail, line, note
+from herald.cli.ping import NoAnswer
+from herald.cli.ping import ping as ping_servers
+from herald.cli.tables import channels_table, events_table, job_table, snippets_table
+from herald.config import Settings, load_channels, redact_url
 from herald.contract.errors import ConfigError, InvalidJob
 from herald.contract.events import OutcomeEvent
+from herald.contract.job import parse_job
+from herald.store import embedded, stream
+from herald.store.stream import ConsumerGroup
 
-cli = typer.Typer(help="Herald: the 'Send a Message' step, as a Celery worker fleet on Redis.")
-channels_cli = typer.Typer(help="Inspect the channels file.")
+
+class HeraldGroup(TyperGroup):
+    """The ``herald`` group: errors that escape a command become one line and exit 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (Unreachable, ConfigError, NoAnswer) as exc:
+            raise fail(str(exc), 1) from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise fail(_lost(ctx, "state", exc), 1) from None
+        except OperationalError as exc:
+            raise fail(_lost(ctx, "broker", exc), 1) from None
+        except BrokenPipeError:
+            # The reader went away (`herald events -f | head`): stop quietly.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(1) from None
+
+
+def _lost(ctx: Any, which: str, error: BaseException) -> str:
+    session = ctx.obj
+    if isinstance(session, Session) and "endpoints" in session.__dict__:
+        return lost(getattr(session, which), error)
+    return f"lost the connection to Redis or the broker: {error}"
+
+
+def _typer(help_text: str) -> typer.Typer:
+    # Plain help: rich's help shows every flag as taking a <bool> value.
+    return typer.Typer(help=help_text, rich_markup_mode=None, pretty_exceptions_show_locals=False)
+
+
+cli = typer.Typer(
+    cls=HeraldGroup,
+    help="Herald: the 'Send a Message' step, as a Celery worker fleet on Redis.",
+    rich_markup_mode=None,
+    # A traceback's locals would show settings, URLs and jobs: never print them.
+    pretty_exceptions_show_locals=False,
+)
+channels_cli = _typer("Inspect the channels file.")
 cli.add_typer(channels_cli, name="channels")
-snippets_cli = typer.Typer(help="The run-time snippet library (no worker restart needed).")
+snippets_cli = _typer("The run-time snippet library (no worker restart needed).")
 cli.add_typer(snippets_cli, name="snippets")
-console = Console()
-if not console.is_terminal:  # piped or logged: do not squeeze tables into 80 columns
-    console = Console(width=160)
-errors = Console(stderr=True)
+redis_cli = _typer("The embedded Redis Herald starts when HERALD_BROKER_URL is unset.")
+cli.add_typer(redis_cli, name="redis")
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        print(f"herald {metadata.version('herald')}")
+        raise typer.Exit()
 
 
 @cli.callback()
-def _settings(ctx: typer.Context) -> None:
+def _session(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
     """Herald: the 'Send a Message' step, as a Celery worker fleet on Redis."""
     # Read the HERALD_* settings once; every command takes them from here.
-    ctx.obj = Settings()
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[red]herald:[/red] {message}", highlight=False)
-    return typer.Exit(code)
+    try:
+        ctx.obj = Session(Settings())
+    except ValidationError as exc:
+        problems = [
+            f"HERALD_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        ]
+        raise fail("invalid settings: " + "; ".join(problems), 1) from None
 
 
 @cli.command()
@@ -50,60 +121,172 @@ def worker(
     """Start a worker (task events on, for Flower) on Herald's queue."""
     from herald.worker import app
 
-    settings: Settings = ctx.obj
+    settings = ctx.obj.settings
+    if not settings.broker_url:
+        server = embedded.ensure(settings.data_dir)
+        note(
+            f"embedded Redis at {server.url} (data in {settings.data_dir}); it keeps running"
+            " after the worker stops: herald redis url, herald redis stop"
+        )
+    # No reachability check here: a worker waits for its broker, retrying (one log line
+    # each time), so a fleet may start before Redis does.
     argv = ["worker", "-E", "-Q", settings.queue, f"--loglevel={loglevel}"]
     argv += [f"--concurrency={concurrency or settings.worker_concurrency}"]
     argv += [f"--pool={pool or settings.worker_pool}"]
     app.worker_main(argv)
 
 
+def _read_job(file: str) -> Any:
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"{file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise fail(f"{file}: not UTF-8 text ({exc.reason})") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise fail(f"{file}: not JSON: {exc}") from None
+
+
 @cli.command()
 def send(
+    ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="A job as JSON: a file, or - for stdin.")] = "-",
 ) -> None:
     """Validate a job, enqueue it, and print its job_id."""
     from herald.producer import enqueue
     from herald.worker import app
 
-    text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    session: Session = ctx.obj
+    raw = _read_job(file)
     try:
-        raw = json.loads(text)
-    except ValueError as exc:
-        raise _fail(f"not JSON: {exc}") from exc
-    try:
-        job_id = enqueue(app, raw)
+        job_id = parse_job(raw).job_id
     except InvalidJob as exc:
-        raise _fail(exc.message) from exc
-    console.print(job_id, highlight=False)
+        raise fail(exc.message) from None
+    session.check_broker()
+    if job_id and _already_done(session, job_id):
+        line(job_id)
+        return
+    line(enqueue(app, raw))
 
 
-def _print_events(entries: list[tuple[str, OutcomeEvent]], as_json: bool) -> None:
-    if as_json:
-        for entry_id, event in entries:
-            print(json.dumps({"id": entry_id, **event.model_dump(mode="json")}), flush=True)
-    elif entries:
-        console.print(events_table([event for _, event in entries]))
+def _already_done(session: Session, job_id: str) -> bool:
+    """Say so when ``job_id`` has finished (it is not enqueued again) or is on its way."""
+    view = jobs.look_up(session.redis(), session.settings.events_stream, job_id)
+    if view.finished:
+        note(
+            f"job {job_id} already finished: {jobs.summary(view)}; a job_id is sent once,"
+            f" so it was not enqueued again (herald job {job_id})"
+        )
+        return True
+    if view.record:
+        note(
+            f"job {job_id} is already {view.record.get('state', 'known')}; enqueued again,"
+            " it is still sent once"
+        )
+    return False
+
+
+def _printer(as_json: bool) -> Any:
+    def show(entries: list[tuple[str, OutcomeEvent]]) -> None:
+        if as_json:
+            for entry_id, event in entries:
+                print(json.dumps({"id": entry_id, **event.model_dump(mode="json")}), flush=True)
+        elif entries:
+            console.print(events_table([event for _, event in entries]))
+            sys.stdout.flush()
+
+    return show
 
 
 @cli.command()
 def events(
     ctx: typer.Context,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Wait for new events.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events as they come.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
-    count: Annotated[int, typer.Option(help="How many of the newest events.")] = 20,
+    count: Annotated[
+        int, typer.Option(min=0, help="How many of the newest events first (0: none).")
+    ] = 20,
+    group: Annotated[
+        str | None,
+        typer.Option(help="With --follow: read through this consumer group, acking each."),
+    ] = None,
+    consumer: Annotated[
+        str | None, typer.Option(help="This consumer's name in --group (default: host name).")
+    ] = None,
+    claim_idle: Annotated[
+        float,
+        typer.Option(min=0.1, help="With --group: take over others' events idle this many s."),
+    ] = 60.0,
 ) -> None:
-    """Print outcome events from the stream (the newest ``count``; ``--follow`` for more)."""
-    from herald.store import stream
+    """Print outcome events: the newest, and with --follow new ones as they come."""
+    session: Session = ctx.obj
+    name = session.settings.events_stream
+    if (group or consumer) and not follow:
+        raise fail("--group and --consumer read with --follow")
+    if consumer and not group:
+        raise fail("--consumer needs --group")
+    client = session.redis(retries=0)
+    show = _printer(as_json)
+    if group:
+        me = consumer or socket.gethostname()
+        note(f"reading {name} as {me} of group {group} (Ctrl-C to stop)")
+        reader = ConsumerGroup(client, name, group, me, claim_idle_ms=int(claim_idle * 1000))
+        _until_interrupted(lambda: follow_group(reader, show, session.state))
+        return
+    shown = stream.newest(client, name, count)
+    show(shown)
+    if not shown and count:
+        note(f"no events in {name} yet" + ("; waiting for new ones" if follow else ""))
+    if not follow:
+        return
+    note(f"following {name} (Ctrl-C to stop)")
+    last = shown[-1][0] if shown else stream.last_id(client, name)
+    _until_interrupted(lambda: follow_stream(client, name, last, show, session.state))
 
-    settings: Settings = ctx.obj
-    client = _state_redis(settings)
-    shown = stream.newest(client, settings.events_stream, count)
-    _print_events(shown, as_json)
-    last = shown[-1][0] if shown else stream.last_id(client, settings.events_stream)
-    while follow:
-        fresh = stream.read_after(client, settings.events_stream, last, block_ms=5000)
-        _print_events(fresh, as_json)
-        last = fresh[-1][0] if fresh else last
+
+def _until_interrupted(run: Any) -> None:
+    try:
+        run()
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+@cli.command()
+def job(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job's job_id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Look one job up: its state, attempts, parts, last error and its outcome event."""
+    session: Session = ctx.obj
+    view = jobs.look_up(session.redis(), session.settings.events_stream, job_id)
+    if not view.found:
+        raise fail(
+            f"no job {job_id}: no record in Redis and no event in"
+            f" {session.settings.events_stream} (not enqueued with herald.enqueue and not"
+            " claimed yet, or older than HERALD_STATE_RETENTION_S)",
+            1,
+        )
+    if as_json:
+        print(json.dumps(view.as_json()))
+    else:
+        console.print(job_table(view))
+
+
+@cli.command()
+def ping(
+    ctx: typer.Context,
+    worker: Annotated[
+        str | None, typer.Option(help="This worker must answer, e.g. celery@$HOSTNAME.")
+    ] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for workers.")] = 2.0,
+) -> None:
+    """Check that the broker and Redis answer, and that workers answer a Celery ping."""
+    line(ping_servers(ctx.obj, worker=worker, timeout=timeout))
 
 
 @cli.command()
@@ -119,7 +302,7 @@ def schema(
         "interaction": Interaction,
     }
     if which not in models:
-        raise _fail(f"unknown schema {which!r}: choose job, event or interaction")
+        raise fail(f"unknown schema {which!r}: choose job, event or interaction")
     print(json.dumps(models[which].model_json_schema(), indent=2))
 
 
@@ -131,23 +314,17 @@ def channels_check(
     """Validate the channels file and list its channels, without secrets."""
     from herald.adapters import adapter_class
 
-    path = file or ctx.obj.channels_file
+    path = file or ctx.obj.settings.channels_file
     if not path.exists():
-        raise _fail(f"{path}: no such channels file", 1)
+        raise fail(f"{path}: no such channels file", 1)
     try:
         channels = load_channels(path)
         for channel in channels.values():
             adapter_class(channel)
     except ConfigError as exc:
-        raise _fail(f"{path}: {exc}", 1) from exc
+        raise fail(f"{path}: {exc}", 1) from None
     console.print(channels_table(channels))
-    console.print(f"{path}: {len(channels)} channel(s), ok", highlight=False)
-
-
-def _state_redis(settings: Settings) -> redis.Redis:
-    from herald.store.connection import resolve_urls
-
-    return redis.Redis.from_url(resolve_urls(settings).redis)
+    line(f"{path}: {len(channels)} channel(s), ok")
 
 
 @snippets_cli.command("list")
@@ -156,13 +333,12 @@ def snippets_list(ctx: typer.Context) -> None:
     from herald.config.snippets import load_snippets
     from herald.store.snippets import live_snippets
 
-    settings: Settings = ctx.obj
+    session: Session = ctx.obj
     try:
-        from_file = load_snippets(settings.snippets_file)
+        from_file = load_snippets(session.settings.snippets_file)
     except ConfigError as exc:
-        raise _fail(str(exc), 1) from exc
-    live = live_snippets(_state_redis(settings))
-    console.print(snippets_table(from_file, live))
+        raise fail(str(exc), 1) from None
+    console.print(snippets_table(from_file, live_snippets(session.redis())))
 
 
 @snippets_cli.command("set")
@@ -175,10 +351,10 @@ def snippets_set(
     from herald.store.snippets import set_snippet
 
     try:
-        set_snippet(_state_redis(ctx.obj), name, text)
+        set_snippet(ctx.obj.redis(), name, text)
     except ConfigError as exc:
-        raise _fail(str(exc)) from exc
-    console.print(f"/{name} set", highlight=False)
+        raise fail(str(exc)) from None
+    line(f"/{name} set")
 
 
 @snippets_cli.command("delete")
@@ -186,9 +362,50 @@ def snippets_delete(ctx: typer.Context, name: Annotated[str, typer.Argument()]) 
     """Remove a run-time snippet."""
     from herald.store.snippets import delete_snippet
 
-    if not delete_snippet(_state_redis(ctx.obj), name):
-        raise _fail(f"no run-time snippet /{name}", 1)
-    console.print(f"/{name} deleted", highlight=False)
+    if not delete_snippet(ctx.obj.redis(), name):
+        raise fail(f"no run-time snippet /{name}", 1)
+    line(f"/{name} deleted")
+
+
+def _embedded_url(settings: Settings) -> str:
+    if settings.broker_url:
+        note(
+            f"HERALD_BROKER_URL is set: Herald uses {redact_url(settings.broker_url)},"
+            " not the embedded Redis"
+        )
+    url = embedded.running_url(settings.data_dir)
+    if url is None:
+        raise fail(
+            f"no embedded Redis runs for {settings.data_dir} (HERALD_DATA_DIR);"
+            " herald worker starts it",
+            1,
+        )
+    return url
+
+
+@redis_cli.command("url")
+def redis_url(ctx: typer.Context) -> None:
+    """Print the embedded Redis's URL: the broker URL for producers on this machine."""
+    line(_embedded_url(ctx.obj.settings))
+
+
+@redis_cli.command("stop")
+def redis_stop(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Stop it even if clients use it.")] = False,
+) -> None:
+    """Stop the embedded Redis (its data stays, and the next worker starts it again)."""
+    settings = ctx.obj.settings
+    url = _embedded_url(settings)
+    others = embedded.other_clients(url)
+    if others and not force:
+        raise fail(
+            f"{others} client(s) are connected to {url} (a worker? a producer?):"
+            " stop them first, or use --force",
+            1,
+        )
+    embedded.stop(settings.data_dir)
+    line(f"stopped the embedded Redis at {url}; its data stays in {settings.data_dir}")
 
 
 @cli.command()
@@ -199,7 +416,10 @@ def demo(
     """Run Herald end to end on this machine: embedded Redis, a worker, a sandbox provider."""
     from herald.cli.demo import run_demo
 
-    raise typer.Exit(run_demo(console, ctx.obj, timeout=timeout))
+    session: Session = ctx.obj
+    if session.settings.broker_url:  # else the demo starts (and then stops) its own
+        session.check_broker()
+    raise typer.Exit(run_demo(console, session.settings, timeout=timeout))
 
 
 def main() -> None:

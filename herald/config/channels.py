@@ -162,13 +162,19 @@ class _ChannelsFile(BaseModel):
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
 
 
+#: The channel types' names, as a channels file writes them.
+TYPE_NAMES = tuple(t.value for t in ChannelType)
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _expand(value: Any, where: str, env: dict[str, str], missing: list[str]) -> Any:
-    """Replace ``${NAME}`` references in every string of ``value``."""
+def _expand(value: Any, where: str, env: dict[str, str], missing: list[tuple[str, str]]) -> Any:
+    """Replace ``${NAME}`` references in every string of ``value``; note unset ones as
+    (where, NAME)."""
     if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}", env, missing) for k, v in value.items()}
+        return {
+            k: _expand(v, f"{where}.{k}" if where else k, env, missing) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_expand(v, where, env, missing) for v in value]
     if isinstance(value, str):
@@ -176,7 +182,7 @@ def _expand(value: Any, where: str, env: dict[str, str], missing: list[str]) -> 
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in env:
-                missing.append(f"{where} needs ${{{name}}}")
+                missing.append((where, name))
                 return ""
             return env[name]
 
@@ -184,29 +190,47 @@ def _expand(value: Any, where: str, env: dict[str, str], missing: list[str]) -> 
     return value
 
 
+def _problem(error: Any) -> tuple[str, str]:
+    """(where, what) of one validation error, the channel type left out of the place and
+    the expected types named by value (pydantic shows them as ``<ChannelType...>``)."""
+    loc = [str(p) for p in error["loc"]]
+    if len(loc) > 3 and loc[0] == "channels" and loc[2] in TYPE_NAMES:
+        del loc[2]  # channels.hook.custom.secret -> channels.hook.secret
+    what = error["msg"]
+    if error["type"] == "union_tag_invalid":
+        what = (
+            f"type {error['ctx']['tag']!r} is not a channel type (one of {', '.join(TYPE_NAMES)})"
+        )
+    elif error["type"] == "union_tag_not_found":
+        what = f"type is missing (one of {', '.join(TYPE_NAMES)})"
+    return ".".join(loc), what
+
+
 def parse_channels(text: str, env: dict[str, str] | None = None) -> dict[str, ChannelConfig]:
-    """Parse a channels TOML document, expanding ``${ENV}`` references."""
+    """Parse a channels TOML document, expanding ``${ENV}`` references; every problem of
+    the file (unset variables and invalid fields) is reported at once."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"channels file is not valid TOML: {exc}") from exc
-    missing: list[str] = []
-    doc = _expand(doc, "channels", dict(os.environ) if env is None else env, missing)
-    if missing:
-        raise ConfigError("unset environment variables: " + "; ".join(missing))
+    missing: list[tuple[str, str]] = []
+    doc = _expand(doc, "", dict(os.environ) if env is None else env, missing)
+    problems = [f"{where} needs ${{{name}}}, which is not set" for where, name in missing]
     tables = doc.get("channels", {})
     if isinstance(tables, dict):
         for channel_id, table in tables.items():
             if isinstance(table, dict):
                 table["id"] = channel_id
     try:
-        return _ChannelsFile.model_validate(doc).channels
+        channels = _ChannelsFile.model_validate(doc).channels
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        raise ConfigError("invalid channels file: " + "; ".join(problems)) from exc
+        unset = {where for where, _ in missing}  # their "" value's own error says nothing new
+        found = [_problem(e) for e in exc.errors(include_url=False, include_input=False)]
+        problems += [f"{where}: {what}" for where, what in found if where not in unset]
+    else:
+        if not problems:
+            return channels
+    raise ConfigError("invalid channels file: " + "; ".join(problems))
 
 
 def load_channels(path: Path, env: dict[str, str] | None = None) -> dict[str, ChannelConfig]:

@@ -55,9 +55,16 @@ class Settings(BaseSettings):
     state_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
     #: How long one worker may hold a job before another copy may take it over.
     lease_s: int = Field(default=120, gt=0)
-    #: Seconds an unacked message stays invisible before Redis redelivers it; every retry
-    #: countdown is kept below half of it.
+    #: Seconds an unacked message stays invisible before a Redis broker redelivers it (Herald
+    #: holds no message for its retries: they wait in the job's record).
     visibility_timeout_s: int = Field(default=1800, ge=4)
+    #: How long a queued job may go unclaimed, or a job cut off mid-send stay unclaimed
+    #: after its lease ended, before the sweeper looks at it (and publishes it again if lost).
+    sweep_margin_s: float = Field(default=30, gt=0)
+    #: Tests only: a Redis set of task ids whose next message the worker's transport drops
+    #: right after popping it, as a worker killed between kombu's BRPOP and its unacked
+    #: record would (docs/delivery.md#the-sweeper).
+    test_drop_set: str | None = None
     #: Fleet-wide rate limits per channel type, over the providers' defaults, e.g.
     #: ``{"telegram": {"channel": "30/s", "recipient": "1/s"}}`` (JSON in the environment).
     rate_limits: dict[str, dict[str, str | None]] = Field(default_factory=dict)

@@ -17,6 +17,7 @@ Every failure a send can meet is one of these, and each carries the outcome
         │   ├── RecipientUnavailable recipient_unavailable
         │   ├── InvalidContent       invalid_content: the rendered message is refused
         │   ├── QuotaExceeded        rate_limited, but a quota: do not retry
+        │   ├── Expired              expired: the job's Celery expires passed before it was sent
         │   └── InternalError        internal: a bug of Herald's
         └── TransientError           worth another attempt later
             ├── RateLimited          rate_limited (may carry the provider's wait hint)
@@ -141,6 +142,12 @@ class InvalidContent(PermanentError):
     """Raised when the rendered message breaks a channel's limits or is refused."""
 
     code = "invalid_content"
+
+
+class Expired(PermanentError):
+    """Raised when the job's Celery ``expires`` passed before it was sent."""
+
+    code = "expired"
 
 
 class QuotaExceeded(PermanentError):

@@ -17,7 +17,7 @@ from herald.adapters.base import AnyAdapter, Outbound, Part
 from herald.contract.errors import SendError, Throttled
 from herald.core.retry import Decision, GiveUp, Requeue, RetryNow, RetryPolicy
 from herald.store.ratelimit import RateLimiter
-from herald.store.records import DeliveryStore
+from herald.store.records import JobRecords
 
 log = logging.getLogger("herald.delivery")
 
@@ -30,6 +30,8 @@ class Attempt:
     token: str
     attempts: int
     parts: dict[int, list[str]]
+    #: The queue the job came from (its due set, and where its retries go).
+    queue: str
     #: Short waits for a rate-limit slot spent in this call.
     slot_waits: int = field(default=0)
     #: A try at the whole message is under way: a rate-limit wait does not end it, a
@@ -48,7 +50,7 @@ Result = Delivered | GiveUp | Requeue
 class Delivery:
     """Runs the provider calls of one job; shared by the threads of a worker."""
 
-    def __init__(self, store: DeliveryStore, limiter: RateLimiter, policy: RetryPolicy) -> None:
+    def __init__(self, store: JobRecords, limiter: RateLimiter, policy: RetryPolicy) -> None:
         self.store = store
         self.limiter = limiter
         self.policy = policy
@@ -84,7 +86,11 @@ class Delivery:
                 self._count_in_doubt(attempt)
             # Each try may take up to the adapters' deadline: renew the lease for the next.
             self.store.save_progress(
-                attempt.job_id, attempt.token, attempts=attempt.attempts, parts=attempt.parts
+                attempt.job_id,
+                attempt.token,
+                attempts=attempt.attempts,
+                parts=attempt.parts,
+                queue=attempt.queue,
             )
 
         retrying = Retrying(
@@ -100,18 +106,20 @@ class Delivery:
         return Delivered()
 
     def _stop(self, decision: Decision, attempt: Attempt) -> Result:
-        """Act on a decision that ends this call: fail, or hand the job back to the queue."""
+        """Act on a decision that ends this call: fail, or schedule the next try in the
+        job's record (the sweeper publishes it when due)."""
         if isinstance(decision, GiveUp):
             return decision
         assert isinstance(decision, Requeue)
         if decision.resends_in_doubt:
             self._count_in_doubt(attempt)
-        self.store.save_progress(
+        self.store.schedule_retry(
             attempt.job_id,
             attempt.token,
             attempts=attempt.attempts,
             parts=attempt.parts,
-            release=True,
+            after_s=decision.after,
+            queue=attempt.queue,
         )
         log.info("job %s: %s; again in %.1fs", attempt.job_id, decision.reason, decision.after)
         return decision
@@ -130,7 +138,11 @@ class Delivery:
                 # Record the accepted part before the next one leaves: a crash now
                 # must not make a retry send it again.
                 self.store.save_progress(
-                    attempt.job_id, attempt.token, attempts=attempt.attempts, parts=attempt.parts
+                    attempt.job_id,
+                    attempt.token,
+                    attempts=attempt.attempts,
+                    parts=attempt.parts,
+                    queue=attempt.queue,
                 )
 
     def _take_slot(self, adapter: AnyAdapter, recipient: str, attempt: Attempt) -> None:

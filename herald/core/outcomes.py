@@ -20,7 +20,7 @@ from herald.contract.events import (
     utc_stamp,
 )
 from herald.contract.job import SendJob, Workflow
-from herald.store.records import DeliveryStore
+from herald.store.records import JobRecords
 
 log = logging.getLogger("herald.outcomes")
 
@@ -38,9 +38,11 @@ class JobRef:
     contact_id: str | None
     failure_branch: bool
     enqueued_at: str
+    #: The queue the job came from (its due set).
+    queue: str
 
     @classmethod
-    def of_job(cls, job: SendJob, job_id: str, *, enqueued_at: str) -> JobRef:
+    def of_job(cls, job: SendJob, job_id: str, *, enqueued_at: str, queue: str) -> JobRef:
         """The reference of a valid job."""
         return cls(
             key=job_id,
@@ -49,13 +51,14 @@ class JobRef:
             contact_id=job.contact.id,
             failure_branch=job.failure_branch,
             enqueued_at=enqueued_at,
+            queue=queue,
         )
 
     @classmethod
-    def of_refused(cls, raw: Any, task_id: str, *, enqueued_at: str) -> JobRef:
+    def of_refused(cls, raw: Any, task_id: str, *, enqueued_at: str, queue: str) -> JobRef:
         """The reference of an invalid payload: what can be read of it, else the task id."""
         if not isinstance(raw, dict):
-            return cls(task_id, None, None, None, False, enqueued_at)
+            return cls(task_id, None, None, None, False, enqueued_at, queue)
         contact = raw.get("contact")
         branch = raw.get("failure_branch")
         job_id = _shown(raw.get("job_id")) or task_id
@@ -66,6 +69,7 @@ class JobRef:
             contact_id=_shown(contact.get("id")) if isinstance(contact, dict) else None,
             failure_branch=branch if isinstance(branch, bool) else False,
             enqueued_at=enqueued_at,
+            queue=queue,
         )
 
 
@@ -95,7 +99,7 @@ def _workflow_or_none(raw: Any) -> Workflow | None:
 class Outcomes:
     """Appends outcome events through the delivery store."""
 
-    def __init__(self, store: DeliveryStore) -> None:
+    def __init__(self, store: JobRecords) -> None:
         self.store = store
 
     def record(
@@ -129,7 +133,7 @@ class Outcomes:
                 finished_at=utc_stamp(),
             ),
         )
-        entry = self.store.finish(event, token, key=ref.key, parts=parts)
+        entry = self.store.finish(event, token, key=ref.key, parts=parts, queue=ref.queue)
         if entry is None:
             log.info("job %s had ended already; no second event", ref.key)
             return None

@@ -4,9 +4,9 @@ parse → claim (idempotency lease + interactions + snippets, one round trip) �
 channel → check its window → render → plan parts → deliver (:mod:`herald.core.delivery`) →
 record the outcome, or hand the job back to the queue.
 
-The pipeline knows nothing of Celery: it returns a :class:`Step` (:class:`Finished`, or the
-retry policy's :class:`~herald.core.retry.Requeue`) that the task body turns into an ack or
-a ``retry(countdown=...)``.
+The pipeline knows nothing of Celery: it returns a :class:`Step`, :class:`Finished` or the
+retry policy's :class:`~herald.core.retry.Requeue` (the next try is scheduled in the job's
+record, and the sweeper publishes it when due); either way the task body acks.
 """
 
 from __future__ import annotations
@@ -24,18 +24,24 @@ import redis
 
 from herald.adapters.base import AnyAdapter, Outbound
 from herald.config import ChannelConfig, ChannelType, Settings
-from herald.contract.errors import InternalError, InvalidJob, ProviderUnavailable, SendError
+from herald.contract.errors import (
+    Expired,
+    InternalError,
+    InvalidJob,
+    ProviderUnavailable,
+    SendError,
+)
 from herald.contract.events import OutcomeEvent, utc_stamp
 from herald.contract.job import SendJob, parse_job
 from herald.contract.names import SEND_TASK
 from herald.core.delivery import Attempt, Delivery, Result
 from herald.core.outcomes import JobRef, Outcomes
 from herald.core.render import Budget, RenderContext, render_message
-from herald.core.retry import NOT_RESENT, GiveUp, LeaseBusy, Requeue, RetryPolicy
+from herald.core.retry import NOT_RESENT, GiveUp, Requeue, RetryPolicy
 from herald.core.routing import Route, select_channel
 from herald.core.windows import check_window
 from herald.store.ratelimit import RateLimiter
-from herald.store.records import Claim, DeliveryStore
+from herald.store.records import Claim, JobRecords
 
 log = logging.getLogger("herald.pipeline")
 
@@ -58,7 +64,7 @@ class Pipeline:
         settings: Settings,
         channels: Mapping[str, ChannelConfig],
         adapters: Mapping[str, AnyAdapter],
-        store: DeliveryStore,
+        store: JobRecords,
         snippets: Mapping[str, str],
         limiter: RateLimiter,
     ) -> None:
@@ -74,27 +80,50 @@ class Pipeline:
 
     # -- entry point -----------------------------------------------------------------
 
-    def send(self, raw: Any, *, task_id: str, received_at: datetime | None = None) -> Step:
-        """Run one delivery attempt of the payload ``raw`` received as task ``task_id``."""
+    def send(
+        self,
+        raw: Any,
+        *,
+        task_id: str,
+        queue: str | None = None,
+        expires: datetime | None = None,
+        received_at: datetime | None = None,
+    ) -> Step:
+        """Run one delivery attempt of the payload ``raw``, received as task ``task_id`` from
+        ``queue`` (the settings' queue by default), with the message's Celery ``expires``."""
+        queue = queue or self.settings.queue
         try:
             self._check_size(raw)
             job = parse_job(raw)
         except InvalidJob as exc:
-            return self.refuse(raw, exc, task_id=task_id, received_at=received_at)
+            return self.refuse(raw, exc, task_id=task_id, queue=queue, received_at=received_at)
         received = utc_stamp(received_at)
         token = uuid.uuid4().hex
         job_id = job.job_id or task_id
-        claim = self.store.claim(job_id, token, now=received, contact_id=job.contact.id)
+        enqueued = utc_stamp(job.enqueued_at) if job.enqueued_at else received
+        # What the sweeper publishes again if this attempt is cut off: the job, known by its
+        # key, with the time it was first enqueued (retries and copies keep its age).
+        payload = json.dumps({**raw, "job_id": job_id, "enqueued_at": enqueued})
+        claim = self.store.claim(
+            job_id,
+            token,
+            now=received,
+            contact_id=job.contact.id,
+            payload=payload,
+            queue=queue,
+            expires=expires.isoformat() if expires else None,
+        )
         if claim.status == "done":
             log.info("job %s had ended already; acking the copy", job_id)
             return Finished(None)
         if claim.status == "busy":
-            decision = self.policy.decide(LeaseBusy(claim.lease_left))
-            assert isinstance(decision, Requeue)
-            return decision
-        enqueued = utc_stamp(job.enqueued_at) if job.enqueued_at else claim.first_seen
-        ref = JobRef.of_job(job, job_id, enqueued_at=enqueued or received)
-        attempt = Attempt(job_id, token, claim.attempts, dict(claim.parts))
+            # The record keeps the job: if the holder dies, the sweeper publishes it again.
+            log.info("job %s is being sent by another worker; this copy is dropped", job_id)
+            return Finished(None)
+        if not job.enqueued_at and claim.first_seen:
+            enqueued = claim.first_seen
+        ref = JobRef.of_job(job, job_id, enqueued_at=enqueued, queue=queue)
+        attempt = Attempt(job_id, token, claim.attempts, dict(claim.parts), queue=queue)
         try:
             return self._deliver(job, claim, ref, attempt)
         except redis.RedisError:
@@ -113,15 +142,43 @@ class Pipeline:
     # -- steps ---------------------------------------------------------------------
 
     def refuse(
-        self, raw: Any, error: InvalidJob, *, task_id: str, received_at: datetime | None = None
+        self,
+        raw: Any,
+        error: InvalidJob,
+        *,
+        task_id: str,
+        queue: str | None = None,
+        received_at: datetime | None = None,
     ) -> Finished:
         """End a payload that is not a valid job with ``invalid_job``; a payload that is not
         even an object is also kept in the dead-letter stream."""
-        ref = JobRef.of_refused(raw, task_id, enqueued_at=utc_stamp(received_at))
+        ref = JobRef.of_refused(
+            raw, task_id, enqueued_at=utc_stamp(received_at), queue=queue or self.settings.queue
+        )
         event = self.outcomes.record(ref, token=uuid.uuid4().hex, error=error)
         if event is not None and not isinstance(raw, dict):
             self.store.dead_letter(SEND_TASK, raw, error.message)
         return Finished(event)
+
+    def expire(
+        self, raw: Any, *, task_id: str, queue: str | None = None, expires: datetime | None
+    ) -> Finished:
+        """End a job whose Celery ``expires`` passed before it was sent with ``expired`` (none
+        if it had ended already, or another copy is being sent)."""
+        when = f" ({utc_stamp(expires)})" if expires else ""
+        error = Expired(f"the job's Celery expires{when} passed before it was sent")
+        queue = queue or self.settings.queue
+        try:
+            job = parse_job(raw)
+        except InvalidJob:
+            ref = JobRef.of_refused(raw, task_id, enqueued_at=utc_stamp(), queue=queue)
+        else:
+            enqueued = utc_stamp(job.enqueued_at) if job.enqueued_at else utc_stamp()
+            ref = JobRef.of_job(job, job.job_id or task_id, enqueued_at=enqueued, queue=queue)
+        attempts = self.store.attempts(ref.key)
+        return Finished(
+            self.outcomes.record(ref, token=uuid.uuid4().hex, error=error, attempts=attempts)
+        )
 
     def _deliver(self, job: SendJob, claim: Claim, ref: JobRef, attempt: Attempt) -> Step:
         """Route, then send on the chosen channel; what fails from here on names it."""

@@ -7,14 +7,12 @@ What can stop a delivery, and what the decision is (docs/delivery.md#retries):
   request may have reached a provider that would send it twice and ``HERALD_IN_DOUBT`` is
   ``at_most_once``; else wait, full-jitter exponential and capped, never below the
   provider's own hint (``Retry-After``, Telegram ``retry_after``);
-- the fleet's rate limit (:class:`~herald.contract.errors.Throttled`): wait, never give up;
-- another worker holding the job's lease (:class:`LeaseBusy`): wait for the lease to end.
+- the fleet's rate limit (:class:`~herald.contract.errors.Throttled`): wait, never give up.
 
 Where to wait: a short wait (``HERALD_RETRY_INLINE_MAX_S``) is spent inside the task call
-(:class:`RetryNow`, tenacity runs the loop); a longer one on the queue (:class:`Requeue`,
-Celery ``retry(countdown=...)``), so no worker slot sleeps. A queue countdown is clamped
-below the broker's visibility timeout; a longer provider hint is met by waiting again after
-the next answer.
+(:class:`RetryNow`, tenacity runs the loop); a longer one in the job's record
+(:class:`Requeue`: the job is due again after the wait, and the sweeper publishes it then),
+so no worker slot sleeps and no message waits in a worker's memory.
 """
 
 from __future__ import annotations
@@ -32,13 +30,6 @@ NOT_RESENT = "HERALD_IN_DOUBT=at_most_once"
 
 
 @dataclass(frozen=True)
-class LeaseBusy:
-    """Another worker holds the job's lease for ``seconds`` more."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
 class RetryNow:
     """Wait ``wait`` seconds inside the call, then try again."""
 
@@ -49,7 +40,7 @@ class RetryNow:
 
 @dataclass(frozen=True)
 class Requeue:
-    """Put the job back on the queue, to run again in ``after`` seconds."""
+    """Try again in ``after`` seconds: the job is due then in its record, and published."""
 
     after: float
     reason: str
@@ -64,7 +55,7 @@ class GiveUp:
 
 
 Decision = RetryNow | Requeue | GiveUp
-Cause = SendError | Throttled | LeaseBusy
+Cause = SendError | Throttled
 
 
 @dataclass(frozen=True)
@@ -76,7 +67,6 @@ class RetryPolicy:
     backoff_s: float = 1
     backoff_max_s: float = 300
     inline_max_s: float = 2
-    visibility_timeout_s: float = 1800
     in_doubt: InDoubtPolicy = InDoubtPolicy.AT_LEAST_ONCE
 
     @classmethod
@@ -88,7 +78,6 @@ class RetryPolicy:
             backoff_s=settings.retry_backoff_s,
             backoff_max_s=settings.retry_backoff_max_s,
             inline_max_s=settings.retry_inline_max_s,
-            visibility_timeout_s=settings.visibility_timeout_s,
             in_doubt=settings.in_doubt,
         )
 
@@ -97,12 +86,10 @@ class RetryPolicy:
     ) -> Decision:
         """What to do after ``cause``, with ``attempts`` calls made, the job ``age_s`` old,
         on a provider that ``dedupes`` resent requests (or not)."""
-        if isinstance(cause, LeaseBusy):
-            return Requeue(self.queue_delay(cause.seconds), "being sent by another worker")
         if isinstance(cause, Throttled):  # the fleet's own limit: wait, never fail for it
             if cause.wait <= self.inline_max_s and cause.waits < MAX_SLOT_WAITS:
                 return RetryNow(cause.wait)
-            return Requeue(self.queue_delay(cause.wait), "waiting for a rate-limit slot")
+            return Requeue(cause.wait, "waiting for a rate-limit slot")
         if isinstance(cause, PermanentError) or not isinstance(cause, TransientError):
             return GiveUp(cause)
         if cause.in_doubt and not self.may_resend(dedupes=dedupes):
@@ -113,7 +100,7 @@ class RetryPolicy:
             return GiveUp(cause)
         if self.inline(attempts, cause):
             return RetryNow(wait, resends_in_doubt=cause.in_doubt)
-        return Requeue(self.queue_delay(wait), cause.message, resends_in_doubt=cause.in_doubt)
+        return Requeue(wait, cause.message, resends_in_doubt=cause.in_doubt)
 
     def may_resend(self, *, dedupes: bool) -> bool:
         """The in-doubt rule: whether a request that may have gone through may be made again."""
@@ -138,11 +125,3 @@ class RetryPolicy:
     def inline(self, attempts: int, error: TransientError) -> bool:
         """Whether the next wait is short enough to spend inside the task call."""
         return self.ceiling(attempts, error) <= self.inline_max_s
-
-    def queue_delay(self, seconds: float) -> float:
-        """A countdown that stays well inside the broker's visibility timeout.
-
-        On Redis a countdown is an ETA message held unacked in a worker's memory; one
-        that outlives the visibility timeout is delivered again (kombu#337).
-        """
-        return max(0.0, min(seconds, self.visibility_timeout_s / 2))

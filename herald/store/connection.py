@@ -15,7 +15,7 @@ from redis.retry import Retry
 from herald.config import Settings
 from herald.contract.errors import ConfigError
 from herald.store import embedded
-from herald.store.records import DeliveryStore
+from herald.store.records import JobRecords
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,13 @@ def redis_client(url: str, *, max_connections: int) -> redis.Redis:
     return redis.Redis(connection_pool=pool)
 
 
-def build_store(settings: Settings, *, max_connections: int) -> DeliveryStore:
-    """The delivery store on the state Redis of ``settings``."""
+def build_store(settings: Settings, *, max_connections: int) -> JobRecords:
+    """The job records on the state Redis of ``settings``."""
     client = redis_client(resolve_urls(settings).redis, max_connections=max_connections)
-    return DeliveryStore(
+    return JobRecords(
         client,
         events_stream=settings.events_stream,
         retention_s=settings.state_retention_s,
         lease_s=settings.lease_s,
-        queue=settings.queue,
+        margin_s=settings.sweep_margin_s,
     )

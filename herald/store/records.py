@@ -1,29 +1,34 @@
-"""Delivery state in Redis: the job record, its lease and the outcome event, changed atomically.
+"""Job records in Redis: the source of truth of every job, from enqueue to its outcome.
 
-A job's record moves ``pending`` → ``sending`` → (``retrying`` → ``sending`` ...) → ``sent`` |
-``failed`` (docs/delivery.md#the-delivery-record-heraldjobjob_id). ``pending`` is written at
-enqueue by :class:`~herald.store.pending.PendingJobs`; every later change is one Lua script
-(``lua/claim.lua``, ``progress.lua``, ``finish.lua``), so the record and the outcome stream
-can never disagree:
+A job's record (``herald:job:<id>``) moves ``queued`` → ``sending`` → (``retrying`` →
+``queued`` → ``sending`` ...) → ``sent`` | ``failed``
+(docs/delivery.md#the-delivery-record-heraldjobjob_id), and every job not finished is in
+its queue's due set (``herald:due:<queue>``) with the time it next needs a look: a queued
+job once it has waited a margin, a retry when it is due, a job being sent when its lease
+ends. Each change is one Lua script, so the record, the due
+set and the outcome stream can never disagree:
 
-- :meth:`DeliveryStore.claim` takes the job's lease (one worker talks to the provider for
-  a job at a time) unless the job is already finished or leased by another copy, and
-  returns the record together with the contact's recorded interactions (one round trip).
-- :meth:`DeliveryStore.save_progress` records the parts already accepted, so a retry
-  never resends them.
-- :meth:`DeliveryStore.finish` writes the terminal state and appends the outcome event
-  in the same script: only the first terminal transition of a ``job_id`` emits.
+- :meth:`JobRecords.record_queued` (``lua/record.lua``): a producer's job, before it is
+  published. A job a plain Celery client enqueued gets its record at its first claim.
+- :meth:`JobRecords.claim` (``claim.lua``): the job's lease (one worker talks to the provider
+  for a job at a time) unless the job has ended or another copy holds it, with what routing
+  and rendering read (the contact's interactions, the snippet library) in one round trip.
+- :meth:`JobRecords.save_progress` (``progress.lua``): the parts a provider accepted, so a
+  retry never resends them; renews the lease.
+- :meth:`JobRecords.schedule_retry` (``retry.lua``): hands the lease back and makes the job
+  due when its wait is over; the sweeper publishes it then (no message waits in a worker).
+- :meth:`JobRecords.finish` (``finish.lua``): the terminal state and the outcome event, in
+  one step: only the first terminal transition of a ``job_id`` emits.
+- :meth:`JobRecords.sweep` and :meth:`JobRecords.mark_queued` (``sweep.lua``,
+  ``queued.lua``): the due jobs, for :mod:`herald.core.sweeper`.
 
 A claim that finds the record ``sending`` with no live lease means an earlier attempt was
 cut off after it claimed the job: the request may have left, so the claim is *in doubt*.
-
-The claim and the finish also take the job out of its queue's pending index, whose keys
-they get from :attr:`DeliveryStore.pending` and declare in their headers (why the index
-has a module of its own: :mod:`herald.store.pending`).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,16 +36,45 @@ from typing import Any, Literal
 import redis
 
 from herald.contract.events import OutcomeEvent
-from herald.contract.names import DEAD_STREAM, DEFAULT_QUEUE
+from herald.contract.names import DEAD_STREAM
 from herald.store.decode import text
-from herald.store.keys import SNIPPETS_KEY, STATS_KEY, interactions_key, job_key, lease_key
-from herald.store.pending import PendingJobs
-from herald.store.scripts import CLAIM, FINISH, INTERACTION, PROGRESS
+from herald.store.keys import (
+    KOMBU_UNACKED_KEY,
+    SNIPPETS_KEY,
+    STATS_KEY,
+    SWEEPER_KEY,
+    due_key,
+    interactions_key,
+    job_key,
+    lease_key,
+    watermark_key,
+)
+from herald.store.scripts import (
+    CLAIM,
+    FINISH,
+    INTERACTION,
+    PROGRESS,
+    QUEUED,
+    RECORD,
+    RETRY,
+    SWEEP,
+)
+
+
+@dataclass(frozen=True)
+class Due:
+    """A job the sweeper must publish: a retry now due, or a job the broker lost."""
+
+    kind: str  # 'publish' (a retry now due) or 'lost'
+    job_id: str
+    payload: str
+    #: The message's Celery ``expires`` (ISO 8601), or None.
+    expires: str | None
 
 
 @dataclass(frozen=True)
 class Claim:
-    """The answer of :meth:`DeliveryStore.claim`."""
+    """The answer of :meth:`JobRecords.claim`."""
 
     status: Literal["claimed", "done", "busy"]
     attempts: int = 0
@@ -56,7 +90,7 @@ class Claim:
     snippets: dict[str, str] = field(default_factory=dict)
 
 
-class DeliveryStore:
+class JobRecords:
     """Herald's state in Redis, shared by every worker of the fleet."""
 
     def __init__(
@@ -66,19 +100,49 @@ class DeliveryStore:
         events_stream: str,
         retention_s: int,
         lease_s: int,
-        queue: str = DEFAULT_QUEUE,
+        margin_s: float,
     ):
         self.redis = client
         self.events_stream = events_stream
         self.retention_s = retention_s
         self.lease_s = lease_s
+        #: How long a queued job may go unclaimed before the sweeper looks at it.
+        self.margin_ms = int(margin_s * 1000)
+        #: The fleet's sweeper lock (one fleet per Redis).
+        self.sweeper_key = SWEEPER_KEY
+        self._record = RECORD.on(client)
         self._claim = CLAIM.on(client)
         self._progress = PROGRESS.on(client)
+        self._retry = RETRY.on(client)
         self._finish = FINISH.on(client)
         self._interaction = INTERACTION.on(client)
-        self.pending = PendingJobs(client, queue=queue, retention_s=retention_s)
+        self._sweep = SWEEP.on(client)
+        self._queued = QUEUED.on(client)
 
-    def claim(self, job_id: str, token: str, *, now: str, contact_id: str) -> Claim:
+    def record_queued(self, job_id: str, payload: str, *, queue: str) -> None:
+        """Note a job as queued before it is published (no-op if it has a record already)."""
+        self._record(
+            keys={"record": job_key(job_id), "due": due_key(queue)},
+            args={
+                "job_id": job_id,
+                "payload": payload,
+                "queue": queue,
+                "margin_ms": self.margin_ms,
+                "retention_s": self.retention_s,
+            },
+        )
+
+    def claim(
+        self,
+        job_id: str,
+        token: str,
+        *,
+        now: str,
+        contact_id: str,
+        payload: str,
+        queue: str,
+        expires: str | None = None,
+    ) -> Claim:
         """Take the job's lease (or learn it is done or busy), with what routing and
         rendering read: the contact's interactions and the snippet library. One round trip."""
         pipe = self.redis.pipeline(transaction=False)
@@ -87,8 +151,8 @@ class DeliveryStore:
                 "record": job_key(job_id),
                 "lease": lease_key(job_id),
                 "stats": STATS_KEY,
-                "pending": self.pending.key,
-                "watermark": self.pending.watermark_key,
+                "due": due_key(queue),
+                "watermark": watermark_key(queue),
             },
             args={
                 "token": token,
@@ -96,6 +160,9 @@ class DeliveryStore:
                 "retention_s": self.retention_s,
                 "now": now,
                 "job_id": job_id,
+                "payload": payload,
+                "queue": queue,
+                "expires": expires or "",
             },
             client=pipe,
         )
@@ -118,38 +185,62 @@ class DeliveryStore:
         )
 
     def save_progress(
+        self, job_id: str, token: str, *, attempts: int, parts: dict[int, list[str]], queue: str
+    ) -> bool:
+        """Record attempts and accepted parts, and renew the lease; False if it is not ours."""
+        done = self._progress(
+            keys={"record": job_key(job_id), "lease": lease_key(job_id), "due": due_key(queue)},
+            args={
+                "token": token,
+                "attempts": attempts,
+                "parts": json.dumps(parts),
+                "lease_s": self.lease_s,
+                "job_id": job_id,
+            },
+        )
+        return bool(done)
+
+    def schedule_retry(
         self,
         job_id: str,
         token: str,
         *,
         attempts: int,
         parts: dict[int, list[str]],
-        release: bool = False,
+        after_s: float,
+        queue: str,
     ) -> bool:
-        """Record attempts and accepted parts; ``release`` hands the lease back for a retry."""
-        done = self._progress(
-            keys={"record": job_key(job_id), "lease": lease_key(job_id)},
+        """Hand the lease back and make the job due ``after_s`` from now; False if the lease
+        is not ours."""
+        done = self._retry(
+            keys={"record": job_key(job_id), "lease": lease_key(job_id), "due": due_key(queue)},
             args={
                 "token": token,
                 "attempts": attempts,
                 "parts": json.dumps(parts),
-                "state": "retrying" if release else "sending",
-                "lease_s": self.lease_s,
+                "after_ms": int(after_s * 1000),
+                "job_id": job_id,
             },
         )
         return bool(done)
 
     def finish(
-        self, event: OutcomeEvent, token: str, *, key: str, parts: dict[int, list[str]]
+        self,
+        event: OutcomeEvent,
+        token: str,
+        *,
+        key: str,
+        parts: dict[int, list[str]],
+        queue: str,
     ) -> str | None:
         """Write the terminal state of the job ``key`` and append ``event``; None if the job
-        had finished already."""
+        had finished already, or another attempt holds its lease."""
         entry = self._finish(
             keys={
                 "record": job_key(key),
                 "lease": lease_key(key),
                 "events": self.events_stream,
-                "pending": self.pending.key,
+                "due": due_key(queue),
             },
             args={
                 "token": token,
@@ -164,6 +255,88 @@ class DeliveryStore:
             },
         )
         return text(entry) if entry else None
+
+    def attempts(self, job_id: str) -> int:
+        """Tries made at the job's whole message so far, by its record."""
+        return int(text(self.redis.hget(job_key(job_id), "attempts") or 0))
+
+    # -- the sweeper's --------------------------------------------------------------------
+
+    def due_ids(self, queue: str, *, limit: int) -> list[str]:
+        """Ids of the queue's jobs whose due time has passed, oldest first."""
+        seconds, micros = self.redis.time()  # the scripts' clock, not this machine's
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        found = self.redis.zrangebyscore(due_key(queue), "-inf", now_ms, start=0, num=limit)
+        return [text(v) for v in found]
+
+    def sweep(self, queue: str, ids: list[str], *, slack_s: float, redis_broker: bool) -> list[Due]:
+        """The jobs among ``ids`` to publish (each made due again a margin later)."""
+        if not ids:
+            return []
+        reply = self._sweep(
+            keys={
+                "due": due_key(queue),
+                "watermark": watermark_key(queue),
+                "queue": queue,
+                "jobs": [key for i in ids for key in (job_key(i), lease_key(i))],
+            },
+            args={
+                "margin_ms": self.margin_ms,
+                "slack_ms": int(slack_s * 1000),
+                "redis_broker": "1" if redis_broker else "0",
+                "ids": ids,
+            },
+        )
+        items = [text(v) for v in reply]
+        return [
+            Due(kind, job_id, payload, expires or None)
+            for kind, job_id, payload, expires in zip(*[iter(items)] * 4, strict=True)
+        ]
+
+    def mark_queued(self, queue: str, ids: list[str], *, redis_broker: bool) -> None:
+        """Note jobs just published again as queued from now."""
+        if ids:
+            self._queued(
+                keys={"due": due_key(queue), "records": [job_key(i) for i in ids]},
+                args={
+                    "margin_ms": self.margin_ms,
+                    "redis_broker": "1" if redis_broker else "0",
+                    "ids": ids,
+                },
+            )
+
+    def unacked_job_ids(self) -> set[str]:
+        """Keys of the jobs whose messages kombu holds as delivered but unacked (a worker
+        has them): the job's job_id, and its Celery task id."""
+        ids: set[str] = set()
+        for raw in self.redis.hvals(KOMBU_UNACKED_KEY):
+            try:
+                envelope = json.loads(raw)[0]
+                ids.add(str(envelope["headers"]["id"]))
+                body = json.loads(base64.b64decode(envelope["body"]))
+                job = body[1].get("job") if isinstance(body, list) else None
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                continue
+            if isinstance(job, dict) and isinstance(job.get("job_id"), str):
+                ids.add(job["job_id"])
+        return ids
+
+    def hold_sweeper(self, owner: str, ttl_s: float) -> bool:
+        """Take or keep the sweeper's lock for ``owner``; False while another holds it."""
+        ttl_ms = int(ttl_s * 1000)
+        if self.redis.set(self.sweeper_key, owner, nx=True, px=ttl_ms):
+            return True
+        if text(self.redis.get(self.sweeper_key) or "") == owner:
+            self.redis.pexpire(self.sweeper_key, ttl_ms)
+            return True
+        return False
+
+    def release_sweeper(self, owner: str) -> None:
+        """Let go of the sweeper's lock, if ``owner`` holds it."""
+        if text(self.redis.get(self.sweeper_key) or "") == owner:
+            self.redis.delete(self.sweeper_key)
+
+    # -- counters, dead letters, interactions ---------------------------------------------
 
     def count(self, name: str) -> None:
         """Add one to a fleet-wide counter."""

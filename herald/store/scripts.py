@@ -161,12 +161,14 @@ class Registered(Generic[K, A]):
 
 class RecordKeys(TypedDict):
     record: str
-    pending: str
+    due: str
 
 
 class RecordArgs(TypedDict):
     job_id: str
     payload: str
+    queue: str
+    margin_ms: int
     retention_s: int
 
 
@@ -174,7 +176,7 @@ class ClaimKeys(TypedDict):
     record: str
     lease: str
     stats: str
-    pending: str
+    due: str
     watermark: str
 
 
@@ -184,26 +186,44 @@ class ClaimArgs(TypedDict):
     retention_s: int
     now: str
     job_id: str
+    payload: str
+    queue: str
+    expires: str
 
 
 class ProgressKeys(TypedDict):
     record: str
     lease: str
+    due: str
 
 
 class ProgressArgs(TypedDict):
     token: str
     attempts: int
     parts: str
-    state: str
     lease_s: int
+    job_id: str
+
+
+class RetryKeys(TypedDict):
+    record: str
+    lease: str
+    due: str
+
+
+class RetryArgs(TypedDict):
+    token: str
+    attempts: int
+    parts: str
+    after_ms: int
+    job_id: str
 
 
 class FinishKeys(TypedDict):
     record: str
     lease: str
     events: str
-    pending: str
+    due: str
 
 
 class FinishArgs(TypedDict):
@@ -228,25 +248,29 @@ class InteractionArgs(TypedDict):
     interaction: str
 
 
-class SuspectsKeys(TypedDict):
-    pending: str
+class SweepKeys(TypedDict):
+    due: str
     watermark: str
     queue: str
+    jobs: Sequence[str]
 
 
-class SuspectsArgs(TypedDict):
-    min_age_ms: int
+class SweepArgs(TypedDict):
+    margin_ms: int
     slack_ms: int
-    limit: int
+    redis_broker: str
+    ids: Sequence[Arg]
 
 
-class TakeKeys(TypedDict):
-    pending: str
+class QueuedKeys(TypedDict):
+    due: str
     records: Sequence[str]
 
 
-class TakeArgs(TypedDict):
-    suspects: Sequence[Arg]
+class QueuedArgs(TypedDict):
+    margin_ms: int
+    redis_broker: str
+    ids: Sequence[Arg]
 
 
 class GcraKeys(TypedDict):
@@ -260,13 +284,14 @@ class GcraArgs(TypedDict):
 RECORD = Script("record", RecordKeys, RecordArgs)
 CLAIM = Script("claim", ClaimKeys, ClaimArgs)
 PROGRESS = Script("progress", ProgressKeys, ProgressArgs)
+RETRY = Script("retry", RetryKeys, RetryArgs)
 FINISH = Script("finish", FinishKeys, FinishArgs)
 INTERACTION = Script("interaction", InteractionKeys, InteractionArgs)
-SUSPECTS = Script("suspects", SuspectsKeys, SuspectsArgs)
-TAKE = Script("take", TakeKeys, TakeArgs)
+SWEEP = Script("sweep", SweepKeys, SweepArgs)
+QUEUED = Script("queued", QueuedKeys, QueuedArgs)
 GCRA = Script("gcra", GcraKeys, GcraArgs)
 
 #: Every script, by file name.
 SCRIPTS: Mapping[str, Script[Any, Any]] = {
-    s.name: s for s in (RECORD, CLAIM, PROGRESS, FINISH, INTERACTION, SUSPECTS, TAKE, GCRA)
+    s.name: s for s in (RECORD, CLAIM, PROGRESS, RETRY, FINISH, INTERACTION, SWEEP, QUEUED, GCRA)
 }

@@ -10,6 +10,8 @@ time cannot reach a job. Tests build contexts of their own with other settings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from celery import Celery
@@ -19,11 +21,12 @@ from herald.adapters import build_adapters
 from herald.config import Settings, load_channels
 from herald.config.snippets import load_snippets
 from herald.contract.errors import ConfigError
+from herald.contract.names import SEND_TASK
 from herald.core.pipeline import Pipeline
-from herald.store.connection import build_store
+from herald.core.sweeper import Publish, Sweeper
+from herald.store.connection import build_store, resolve_urls
 from herald.store.ratelimit import DEFAULT_RATE_LIMITS, ChannelRates, RateLimiter
-from herald.store.reaper import SLACK_S, Reaper
-from herald.store.records import DeliveryStore
+from herald.store.records import JobRecords
 
 #: Seconds between kombu's sweeps for messages of dead workers (its default is 100).
 UNACKED_RESTORE_INTERVAL_S = 10
@@ -31,13 +34,13 @@ UNACKED_RESTORE_INTERVAL_S = 10
 
 @dataclass(frozen=True)
 class WorkerContext:
-    """One worker process's objects: settings, state store, pipeline, limiter, reaper."""
+    """One worker process's objects: settings, job records, pipeline, limiter, sweeper."""
 
     settings: Settings
-    store: DeliveryStore
+    store: JobRecords
     pipeline: Pipeline
     limiter: RateLimiter
-    reaper: Reaper
+    sweeper: Sweeper
 
     @classmethod
     def build(cls, settings: Settings, app: Celery) -> WorkerContext:
@@ -50,23 +53,38 @@ class WorkerContext:
         store = build_store(settings, max_connections=settings.worker_concurrency + 4)
         limiter = RateLimiter(store.redis, rate_limits(settings))
         pipeline = Pipeline(settings, channels, adapters, store, snippets, limiter)
-        reaper = Reaper(
+        broker = resolve_urls(settings).broker
+        sweeper = Sweeper(
             store,
-            app,
-            queue=settings.queue,
-            # Past the visibility timeout and kombu's restore sweep, a popped message of a
-            # dead worker would be back on the queue and claimed.
-            min_age_s=settings.visibility_timeout_s + 3 * UNACKED_RESTORE_INTERVAL_S,
-            slack_s=SLACK_S,
+            publisher(app),
+            queues=[settings.queue],
+            redis_broker=broker.startswith(("redis://", "rediss://", "redis+socket://")),
         )
-        return cls(settings, store, pipeline, limiter, reaper)
+        return cls(settings, store, pipeline, limiter, sweeper)
 
     def close(self) -> None:
-        """Stop the reaper and release the HTTP clients and Redis connections."""
-        self.reaper.stop()
+        """Stop the sweeper and release the HTTP clients and Redis connections."""
+        self.sweeper.stop()
         for adapter in self.pipeline.adapters.values():
             adapter.close()
         self.store.redis.close()
+
+
+def publisher(app: Celery) -> Publish:
+    """How the sweeper publishes a job again: by task name on its queue, known by its key,
+    with its Celery ``expires``, and shown by its id only (Flower, task events)."""
+
+    def publish(job_id: str, job: dict[str, Any], queue: str, expires: datetime | None) -> None:
+        app.send_task(
+            SEND_TASK,
+            kwargs={"job": job},
+            queue=queue,
+            task_id=job_id,
+            expires=expires,
+            kwargsrepr=f"{{'job': <job {job_id}>}}",
+        )
+
+    return publish
 
 
 def rate_limits(settings: Settings) -> dict[str, ChannelRates]:

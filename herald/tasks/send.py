@@ -1,40 +1,90 @@
-"""``herald.send_message``: hand the payload to the pipeline, then ack or re-queue."""
+"""``herald.send_message``: hand the payload to the pipeline, then ack."""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import redis
 from celery import Celery
 from celery.exceptions import Reject
+from celery.signals import task_revoked
 
 from herald.contract.errors import ConfigError, InvalidJob
 from herald.contract.names import SEND_TASK
 from herald.core.pipeline import Pipeline, Step
-from herald.core.retry import Requeue
 from herald.tasks.base import ContextSlot, HeraldTask, call_argument, call_as_given
 
 log = logging.getLogger("herald.tasks")
 
+#: How long a job that met a configuration error waits before it goes back to the queue.
+CONFIG_WAIT_S = 5.0
+#: How often a configuration error is logged while jobs meet it.
+CONFIG_LOG_EVERY_S = 60.0
 
-def _run(pipeline: Pipeline, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Step:
+
+@dataclass(frozen=True)
+class Call:
+    """What a task call says beyond its arguments: its id, queue and Celery ``expires``."""
+
+    task_id: str
+    queue: str | None
+    expires: datetime | None
+
+    @classmethod
+    def of(cls, request: Any) -> Call:
+        """The call of a Celery request (or of a revoked request's context)."""
+        info = getattr(request, "delivery_info", None) or {}
+        queue = info.get("routing_key") if isinstance(info, dict) else None
+        return cls(str(request.id), queue or None, _time(getattr(request, "expires", None)))
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def _run(pipeline: Pipeline, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Step:
     """One run of the call: the job sent, or the call refused as ``invalid_job``."""
     try:
         job = call_argument(SEND_TASK, "job", args, kwargs)
     except InvalidJob as exc:
-        return pipeline.refuse(call_as_given(args, kwargs), exc, task_id=task_id)
-    return pipeline.send(job, task_id=task_id)
+        return pipeline.refuse(
+            call_as_given(args, kwargs), exc, task_id=call.task_id, queue=call.queue
+        )
+    return pipeline.send(job, task_id=call.task_id, queue=call.queue, expires=call.expires)
 
 
-def _job_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
-    job = call_argument(SEND_TASK, "job", args, kwargs)
-    given = job.get("job_id") if isinstance(job, dict) else None
-    return given if isinstance(given, str) else None
+class ConfigWait:
+    """A job met a configuration error: it waits (never a hot loop), said once a minute."""
+
+    def __init__(self) -> None:
+        self._said = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, exc: ConfigError) -> Reject:
+        with self._lock:
+            if time.monotonic() - self._said > CONFIG_LOG_EVERY_S:
+                log.critical("herald: %s; jobs wait on the queue until it is mended", exc)
+                self._said = time.monotonic()
+        time.sleep(CONFIG_WAIT_S)
+        return Reject(str(exc), requeue=True)
 
 
 def register_send_message(app: Celery, slot: ContextSlot) -> None:
-    """Register the send task on ``app``."""
+    """Register the send task on ``app``, and end with ``expired`` a job whose Celery
+    ``expires`` passes before it runs (Celery drops such a message without running it)."""
+    config_wait = ConfigWait()
 
     @app.task(  # type: ignore[untyped-decorator]
         name=SEND_TASK,
@@ -48,25 +98,32 @@ def register_send_message(app: Celery, slot: ContextSlot) -> None:
         max_retries=None,
     )
     def send_message(self: HeraldTask, *args: Any, **kwargs: Any) -> None:
-        """Send one message; exactly one outcome event per job_id."""
+        """Send one message; exactly one outcome event per job_id. A retry is scheduled in
+        the job's record (the sweeper publishes it when due): this message is acked."""
         try:
-            step = _run(self.context.pipeline, self.request.id, args, kwargs)
+            _run(self.context.pipeline, Call.of(self.request), args, kwargs)
         except ConfigError as exc:
-            # No context in this process: keep the job, say why loudly.
-            log.critical("herald: %s; job left on the queue", exc)
-            raise Reject(str(exc), requeue=True) from exc
+            raise config_wait(exc) from exc
         except redis.RedisError as exc:
             # Redis (state and broker) stayed unreachable: put the message back rather than
             # ack it. If even that fails, it stays unacked and returns after the
             # visibility timeout. The job's record makes the next run pick up safely.
             raise Reject(str(exc), requeue=True) from exc
-        if isinstance(step, Requeue):
-            # The new message shows the job by its id only, as Herald's producer does: its
-            # content never reaches Flower, task events or logs.
-            shown = f"<job {_job_id(args, kwargs) or self.request.id}>"
-            raise self.retry(
-                countdown=step.after,
-                max_retries=None,
-                argsrepr=f"({shown},)" if args else "()",
-                kwargsrepr=f"{{'job': {shown}}}" if kwargs else "{}",
+
+    def on_revoked(request: Any = None, expired: bool = False, **_: Any) -> None:
+        if not expired or request is None or not slot.held_here():
+            return
+        call = Call.of(request)
+        args, kwargs = tuple(request.args or ()), dict(request.kwargs or {})
+        try:
+            raw = call_argument(SEND_TASK, "job", args, kwargs)
+        except InvalidJob:
+            raw = call_as_given(args, kwargs)
+        try:
+            slot.get().pipeline.expire(
+                raw, task_id=call.task_id, queue=call.queue, expires=call.expires
             )
+        except Exception:  # the consumer's thread: log, never raise
+            log.exception("job %s expired; its event could not be written", call.task_id)
+
+    task_revoked.connect(on_revoked, sender=send_message, weak=False)

@@ -33,8 +33,10 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server with AOF on, in its own folder, that can be stopped and restarted."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, fsync: str = "everysec") -> None:
         self.folder = folder
+        #: ``appendfsync``: ``always`` loses no acknowledged write even to a SIGKILL.
+        self.fsync = fsync
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
@@ -53,7 +55,7 @@ class RedisServer:
                 "--appendonly",
                 "yes",
                 "--appendfsync",
-                "everysec",
+                self.fsync,
                 "--save",
                 "",
                 "--maxmemory-policy",
@@ -86,14 +88,22 @@ class RedisServer:
         self.process.wait(timeout=30)
         self.process = None
 
-    def restart(self, down_s: float = 0.0) -> None:
-        self.stop()
+    def restart(self, down_s: float = 0.0, *, kill: bool = False) -> None:
+        """Stop (cleanly, or with SIGKILL: up to a second of writes not yet in the AOF is
+        lost, as ``appendfsync everysec`` allows) and start again on the same port."""
+        if kill and self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+            self.process = None
+        else:
+            self.stop()
         time.sleep(down_s)
         self.start()
 
 
 class WorkerProcess:
-    """``herald worker`` in a child process, its log in a file."""
+    """A Herald worker in a child process (``celery -A herald.worker worker``, as
+    ``herald worker`` runs it, with a node name of its own), its log in a file."""
 
     def __init__(self, env: dict[str, str], log: Path, *, concurrency: int = 4) -> None:
         self.env = env
@@ -107,8 +117,17 @@ class WorkerProcess:
                 [
                     sys.executable,
                     "-m",
-                    "herald.cli",
+                    "celery",
+                    "-A",
+                    "herald.worker",
                     "worker",
+                    "-E",
+                    "-Q",
+                    self.env.get("HERALD_QUEUE", "herald"),
+                    # Workers on one host need names of their own (RabbitMQ's pidbox queue
+                    # of a node name is exclusive).
+                    "-n",
+                    f"herald-{uuid.uuid4().hex[:8]}@%h",
                     "--loglevel=INFO",
                     f"--concurrency={self.concurrency}",
                 ],

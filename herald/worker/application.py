@@ -52,6 +52,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "herald_state_url": urls.redis,
             "herald_body_bytes": body,
             "herald_envelope_bytes": body * 4 // 3 + 64 * 1024,
+            "herald_drop_set": settings.test_drop_set,
         }
         checked["broker_transport"] = CHECKED_TRANSPORT
     return {

@@ -1,10 +1,10 @@
-"""A worker's life: its context built when each worker process starts, the reaper run by
+"""A worker's life: its context built when each worker process starts, the sweeper run by
 the worker's main process, both ended at shutdown.
 
 Celery's signals are process-wide, so every handler acts only for its own app:
 ``worker_init`` (the main process, before any task; the threads, gevent and solo pools run
 tasks there), ``worker_process_init`` (each prefork child, which must not use the parent's
-connections), ``worker_ready`` and ``worker_shutdown``.
+connections) and ``worker_shutdown``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, current_app
-from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_process_init, worker_shutdown
 
 from herald.config import Settings
 from herald.contract.errors import ConfigError
@@ -36,7 +36,6 @@ class Lifecycle:
         """Hang the handlers on Celery's signals."""
         worker_init.connect(self._on_worker_init, weak=False)
         worker_process_init.connect(self._on_process_init, weak=False)
-        worker_ready.connect(self._on_ready, weak=False)
         worker_shutdown.connect(self._on_shutdown, weak=False)
 
     def _build(self) -> None:
@@ -46,7 +45,7 @@ class Lifecycle:
         except ConfigError as exc:
             # Refuse to start on unusable settings or channels, with a clear message.
             log.critical("herald: %s (%s)", exc, settings.channels_file)
-            raise SystemExit(f"herald: {exc} ({settings.channels_file})") from exc
+            raise SystemExit(1) from exc  # the line above says why
         self.slot.fill(context)
 
     def _on_worker_init(self, sender: Any = None, **_: Any) -> None:
@@ -60,6 +59,8 @@ class Lifecycle:
                 settings.channels_file,
             )
         self._build()
+        # The main process runs the sweeper (docs/delivery.md#the-sweeper), whatever the pool.
+        self.slot.get().sweeper.start()
 
     def _on_process_init(self, **_: Any) -> None:
         # A prefork child: forked with the parent's context (its sockets are the parent's),
@@ -68,11 +69,6 @@ class Lifecycle:
             return
         self.slot.empty()  # the parent's: not closed here, the parent still uses it
         self._build()
-
-    def _on_ready(self, sender: Any = None, **_: Any) -> None:
-        """The main process sweeps for jobs the broker lost (docs/delivery.md)."""
-        if sender is not None and sender.app is self.app and self.slot.held_here():
-            self.slot.get().reaper.start()
 
     def _on_shutdown(self, sender: Any = None, **_: Any) -> None:
         if sender is None or sender.app is not self.app:

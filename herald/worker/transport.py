@@ -39,10 +39,13 @@ class Channel(kombu_redis.Channel):
         "herald_state_url",
         "herald_envelope_bytes",
         "herald_body_bytes",
+        "herald_drop_set",
     )
     herald_state_url: str | None = None
     herald_envelope_bytes = 2 * 1024 * 1024
     herald_body_bytes = 1024 * 1024
+    #: Tests only (HERALD_TEST_DROP_SET): task ids whose next message is dropped here.
+    herald_drop_set: str | None = None
 
     _dead_client: redis.Redis | None = None
     _dead_lock = threading.Lock()
@@ -88,10 +91,17 @@ class Channel(kombu_redis.Channel):
         """The envelope of ``item``, or None after keeping a refused one as a dead letter."""
         limits = Limits(self.herald_envelope_bytes, self.herald_body_bytes)
         try:
-            return check(item, limits)
+            envelope = check(item, limits)
         except Refused as refused:
             self._dead_letter(item, refused, queue)
             return None
+        if self.herald_drop_set and self.client.srem(
+            self.herald_drop_set, envelope["headers"]["id"]
+        ):
+            # A worker killed between BRPOP and kombu's unacked record loses the message.
+            log.warning("herald: test hook dropped message %s", envelope["headers"]["id"])
+            return None
+        return envelope
 
     def _dead_letter(self, item: bytes | str, refused: Refused, queue: str) -> None:
         raw = item if isinstance(item, str) else item[:RAW_KEPT].decode("utf-8", "replace")

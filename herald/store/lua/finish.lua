@@ -1,19 +1,20 @@
 -- finish: write the job's terminal state and append its outcome event, in one step, so
 -- the record and the stream never disagree; only the first terminal transition of a job
--- writes (docs/delivery.md#the-delivery-record-heraldjobjob_id). Drops the payload and
--- the pending entry, and the lease if this attempt holds it.
--- Returns the event's stream entry id, or false when the job had ended already.
+-- writes (docs/delivery.md#the-delivery-record-heraldjobjob_id), and never while another
+-- attempt holds the job's lease (that attempt ends the job). Drops the payload and the
+-- job's due entry, and the lease if this attempt holds it.
+-- Returns the event's stream entry id, or false when nothing was written.
 --
 -- KEYS[1] record: the job's record hash herald:job:<id>
 -- KEYS[2] lease: the job's lease herald:lease:<id>
 -- KEYS[3] events: the outcome stream (HERALD_EVENTS_STREAM, herald:events by default)
--- KEYS[4] pending: the queue's pending set herald:pending:<queue>
+-- KEYS[4] due: the queue's due set herald:due:<queue>
 -- ARGV[1] token: this attempt's lease token
 -- ARGV[2] outcome: the terminal state, 'sent' or 'failed'
 -- ARGV[3] attempts: tries at the whole message
 -- ARGV[4] parts: provider ids of the accepted parts by part index, as JSON
 -- ARGV[5] retention_s: how long the record is kept after this change, in s
--- ARGV[6] job_id: the job's id, its member in the pending set
+-- ARGV[6] job_id: the job's id, its member in the due set
 -- ARGV[7] event: the entry's event name, message.sent or message.failed
 -- ARGV[8] entry_job_id: the entry's job_id field ('' for a payload that is not an object)
 -- ARGV[9] data: the entry's data field, the event as JSON
@@ -21,7 +22,7 @@
 local record = KEYS[1]
 local lease = KEYS[2]
 local events = KEYS[3]
-local pending = KEYS[4]
+local due = KEYS[4]
 local token = ARGV[1]
 local outcome = ARGV[2]
 local attempts = ARGV[3]
@@ -34,9 +35,11 @@ local data = ARGV[9]
 
 local state = redis.call('HGET', record, 'state')
 if state == 'sent' or state == 'failed' then return false end
+local holder = redis.call('GET', lease)
+if holder and holder ~= token then return false end
 redis.call('HSET', record, 'state', outcome, 'attempts', attempts, 'parts', parts)
 redis.call('HDEL', record, 'payload')
-redis.call('ZREM', pending, job_id)
+redis.call('ZREM', due, job_id)
 redis.call('EXPIRE', record, retention_s)
-if redis.call('GET', lease) == token then redis.call('DEL', lease) end
+if holder then redis.call('DEL', lease) end
 return redis.call('XADD', events, '*', 'event', event, 'job_id', entry_job_id, 'data', data)
