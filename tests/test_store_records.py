@@ -321,3 +321,17 @@ def test_a_client_without_decoded_replies_works_the_same(redis_url: str) -> None
     finally:
         client.delete(store.events_stream, job_key(job), lease_key(job), due_key(Q))
         client.close()
+
+
+def test_the_outcome_stream_is_trimmed_by_age_as_events_are_added(
+    store: JobRecords, rclient: redis.Redis[Any]
+) -> None:
+    for n in range(1, 501):  # events from long ago (ids are ms since the epoch)
+        rclient.xadd(store.events_stream, {"event": "old"}, id=f"{n}-0")
+    job = job_id()
+    claim(store, job, "tok-1")
+    assert store.finish(event(job), "tok-1", key=job, parts={}, queue=Q)
+    # Trimming is approximate (whole blocks of entries), never the new event.
+    assert rclient.xlen(store.events_stream) < 200
+    [(_, newest)] = rclient.xrevrange(store.events_stream, count=1)
+    assert newest["job_id"] == job

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     channels_file: Path = Path("channels.toml")
     snippets_file: Path = Path("snippets.toml")
     events_stream: str = DEFAULT_EVENTS_STREAM
+    #: How long the outcome stream keeps an event: older ones are trimmed as events are
+    #: added (XADD MINID ~), so the stream does not grow without bound.
+    events_retention_s: float = Field(default=7 * 24 * 3600, gt=0)
     #: The queue workers consume and ``herald send`` publishes to.
     queue: str = DEFAULT_QUEUE
     timezone: str = "UTC"

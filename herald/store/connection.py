@@ -71,4 +71,5 @@ def build_store(settings: Settings, *, max_connections: int) -> JobRecords:
         retention_s=settings.state_retention_s,
         lease_s=settings.lease_s,
         margin_s=settings.sweep_margin_s,
+        events_retention_s=settings.events_retention_s,
     )

@@ -101,6 +101,7 @@ class JobRecords:
         retention_s: int,
         lease_s: int,
         margin_s: float,
+        events_retention_s: float = 7 * 24 * 3600,
     ):
         self.redis = client
         self.events_stream = events_stream
@@ -108,6 +109,8 @@ class JobRecords:
         self.lease_s = lease_s
         #: How long a queued job may go unclaimed before the sweeper looks at it.
         self.margin_ms = int(margin_s * 1000)
+        #: How long the outcome stream keeps an event (trimmed as events are added).
+        self.events_keep_ms = int(events_retention_s * 1000)
         #: The fleet's sweeper lock (one fleet per Redis).
         self.sweeper_key = SWEEPER_KEY
         self._record = RECORD.on(client)
@@ -252,6 +255,7 @@ class JobRecords:
                 "event": event.event,
                 "entry_job_id": event.job_id,
                 "data": event.data.model_dump_json(),
+                "keep_ms": self.events_keep_ms,
             },
         )
         return text(entry) if entry else None

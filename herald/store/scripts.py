@@ -236,6 +236,7 @@ class FinishArgs(TypedDict):
     event: str
     entry_job_id: str
     data: str
+    keep_ms: int
 
 
 class InteractionKeys(TypedDict):

@@ -82,7 +82,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # On connection loss the running send finishes; its redelivered copy finds the
         # lease or the terminal state. Set explicitly: the default changes in Celery 6.
         "worker_cancel_long_running_tasks_on_connection_loss": False,
-        # Warm shutdown (SIGTERM) finishes in-flight sends and puts ETA messages back.
+        # Cold shutdown (SIGQUIT) waits this long, then puts unacked messages back; a warm
+        # one (SIGTERM) lets in-flight sends finish (docs/operations.md).
         "worker_soft_shutdown_timeout": 60.0,
         "worker_enable_soft_shutdown_on_idle": True,
         # Task events on, so Flower sees every task.

@@ -2,7 +2,8 @@
 -- the record and the stream never disagree; only the first terminal transition of a job
 -- writes (docs/delivery.md#the-delivery-record-heraldjobjob_id), and never while another
 -- attempt holds the job's lease (that attempt ends the job). Drops the payload and the
--- job's due entry, and the lease if this attempt holds it.
+-- job's due entry, and the lease if this attempt holds it; trims events older than the
+-- stream's retention (HERALD_EVENTS_RETENTION_S) as it adds one.
 -- Returns the event's stream entry id, or false when nothing was written.
 --
 -- KEYS[1] record: the job's record hash herald:job:<id>
@@ -18,6 +19,7 @@
 -- ARGV[7] event: the entry's event name, message.sent or message.failed
 -- ARGV[8] entry_job_id: the entry's job_id field ('' for a payload that is not an object)
 -- ARGV[9] data: the entry's data field, the event as JSON
+-- ARGV[10] keep_ms: how long the stream keeps an event (older ones are trimmed, roughly)
 
 local record = KEYS[1]
 local lease = KEYS[2]
@@ -32,6 +34,7 @@ local job_id = ARGV[6]
 local event = ARGV[7]
 local entry_job_id = ARGV[8]
 local data = ARGV[9]
+local keep_ms = tonumber(ARGV[10])
 
 local state = redis.call('HGET', record, 'state')
 if state == 'sent' or state == 'failed' then return false end
@@ -42,4 +45,8 @@ redis.call('HDEL', record, 'payload')
 redis.call('ZREM', due, job_id)
 redis.call('EXPIRE', record, retention_s)
 if holder then redis.call('DEL', lease) end
-return redis.call('XADD', events, '*', 'event', event, 'job_id', entry_job_id, 'data', data)
+local oldest = math.max(0, now_ms() - keep_ms) .. '-0'
+return redis.call(
+  'XADD', events, 'MINID', '~', oldest, '*',
+  'event', event, 'job_id', entry_job_id, 'data', data
+)
