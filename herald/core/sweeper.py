@@ -9,11 +9,13 @@ publishes again (docs/delivery.md#the-sweeper):
   worker's memory (no ETA, no countdown) and the broker's visibility timeout plays no part;
 - a job cut off mid-send: ``sending`` with no lease left, once its lease has ended by a
   margin (its worker died; the next claim is in doubt);
+- on a Redis broker, the messages a dead consumer had taken into its in-flight list
+  (:mod:`herald.store.inflight`) go back at the head of their queue;
 - on a Redis broker, a queued job the broker lost: one that has waited a margin, is in no
   worker's unacked messages, and can no longer be in its queue (the queue is empty, or the
-  job is well behind the newest claimed: a queue is consumed in order). kombu pops a
-  message (BRPOP) and only then records it as unacked: a worker killed in between loses
-  it. A broker that keeps its queues (RabbitMQ) never loses a queued message to a worker's
+  job is well behind the newest claimed: a queue is consumed in order), as when a worker
+  consuming several queues (kombu's BRPOP) was killed between popping it and recording it
+  as unacked. A broker that keeps its queues (RabbitMQ) never loses a queued message to a worker's
   death, so there a queued job is never taken for lost.
 
 A copy published while the original was not lost after all is harmless: the record lets
@@ -30,6 +32,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import redis
+
+from herald.store import inflight
 from herald.store.records import Due, JobRecords
 
 log = logging.getLogger("herald.sweeper")
@@ -58,9 +63,12 @@ class Sweeper:
         *,
         queues: Sequence[str],
         redis_broker: bool,
+        broker: redis.Redis | None = None,
         interval_s: float = SWEEP_INTERVAL_S,
     ) -> None:
         self.records = records
+        #: The Redis broker, whose dead consumers' in-flight lists go back on their queues.
+        self.broker = broker
         self.publish = publish
         self.queues = tuple(queues)
         self.redis_broker = redis_broker
@@ -70,7 +78,12 @@ class Sweeper:
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
-        """One sweep of every queue (lock or not); how many jobs were published."""
+        """One sweep (lock or not): dead consumers' in-flight messages back on their queues,
+        then every queue's due jobs; how many jobs were published."""
+        if self.broker is not None:
+            moved = inflight.recover(self.broker)
+            if moved:
+                log.warning("put %d message(s) of dead consumers back on their queues", moved)
         return sum(self._sweep(queue) for queue in self.queues)
 
     def _sweep(self, queue: str) -> int:

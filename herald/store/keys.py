@@ -12,6 +12,10 @@ DUE_KEY = "herald:due:{queue}"
 #: The newest queue time (ms) of any claimed job of the queue: a job queued well before it
 #: and still queued was taken off the queue and lost (a queue is consumed in order).
 WATERMARK_KEY = "herald:watermark:{queue}"
+#: Every in-flight list of the broker (a set of their keys), for the sweeper to look after.
+INFLIGHT_SET = "herald:inflight"
+#: Messages one consumer has taken off a queue and not yet recorded as unacked (a list).
+INFLIGHT_KEY = "herald:inflight:{queue}:{owner}"
 #: Held by the one worker that sweeps (SET NX with a TTL, renewed while it sweeps).
 SWEEPER_KEY = "herald:sweeper"
 #: kombu's hash of delivered, unacked messages (its Redis transport's default name).
@@ -56,3 +60,13 @@ def watermark_key(queue: str) -> str:
 def rate_key(scope: str) -> str:
     """The GCRA bucket of ``scope``."""
     return RATE_KEY.format(scope=scope)
+
+
+def inflight_key(queue: str, owner: str) -> str:
+    """The in-flight list of ``owner`` (one consumer) for ``queue``."""
+    return INFLIGHT_KEY.format(queue=queue, owner=owner)
+
+
+def alive_key(inflight: str) -> str:
+    """The heartbeat of the consumer of an in-flight list (gone once it has died)."""
+    return f"{inflight}:alive"

@@ -24,7 +24,7 @@ from herald.contract.errors import ConfigError
 from herald.contract.names import SEND_TASK
 from herald.core.pipeline import Pipeline
 from herald.core.sweeper import Publish, Sweeper
-from herald.store.connection import build_store, resolve_urls
+from herald.store.connection import build_store, redis_client, resolve_urls
 from herald.store.ratelimit import DEFAULT_RATE_LIMITS, ChannelRates, RateLimiter
 from herald.store.records import JobRecords
 
@@ -54,17 +54,21 @@ class WorkerContext:
         limiter = RateLimiter(store.redis, rate_limits(settings))
         pipeline = Pipeline(settings, channels, adapters, store, snippets, limiter)
         broker = resolve_urls(settings).broker
+        redis_broker = broker.startswith(("redis://", "rediss://", "redis+socket://"))
         sweeper = Sweeper(
             store,
             publisher(app),
             queues=[settings.queue],
-            redis_broker=broker.startswith(("redis://", "rediss://", "redis+socket://")),
+            redis_broker=redis_broker,
+            broker=redis_client(broker, max_connections=2) if redis_broker else None,
         )
         return cls(settings, store, pipeline, limiter, sweeper)
 
     def close(self) -> None:
         """Stop the sweeper and release the HTTP clients and Redis connections."""
         self.sweeper.stop()
+        if self.sweeper.broker is not None:
+            self.sweeper.broker.close()
         for adapter in self.pipeline.adapters.values():
             adapter.close()
         self.store.redis.close()

@@ -7,6 +7,11 @@ a well-formed protocol-2 envelope raises in the worker's consumer, which ends th
 (it was popped, and is held by no worker), kept in the dead-letter stream with the reason,
 and logged in one line; the worker goes on (docs/contract.md#the-dead-letter-stream).
 
+A consumer of one queue takes each message with BLMOVE into an in-flight list of its own,
+and drops it from there once kombu has recorded it as unacked, so a worker killed in
+between loses nothing: the sweeper puts a dead consumer's list back on the queue
+(:mod:`herald.store.inflight`). A consumer of several queues uses kombu's BRPOP.
+
 Celery uses it when ``broker_transport`` names it (Herald's app does for a Redis broker).
 Its options come through ``broker_transport_options``: ``herald_state_url`` (the Redis that
 holds the dead-letter stream), ``herald_envelope_bytes`` and ``herald_body_bytes``.
@@ -16,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import uuid
 from queue import Empty
 from typing import Any
 
@@ -23,6 +30,8 @@ import redis
 from kombu.transport import redis as kombu_redis
 
 from herald.contract.names import DEAD_STREAM
+from herald.store.inflight import ALIVE_S
+from herald.store.keys import INFLIGHT_SET, alive_key, inflight_key
 from herald.worker.envelope import Limits, Refused, check
 
 log = logging.getLogger("herald.worker")
@@ -49,31 +58,111 @@ class Channel(kombu_redis.Channel):
 
     _dead_client: redis.Redis | None = None
     _dead_lock = threading.Lock()
+    #: The queue taken by BLMOVE (None: kombu's BRPOP), and this consumer's own id.
+    _moving: str | None = None
+    _owner: str | None = None
+    _alive_at = 0.0
+    _dropped = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self._herald_lists: set[str] = set()
+
+    def _brpop_start(self, timeout: float | None = None) -> None:
+        queues = list(self.active_queues)
+        if len(queues) != 1 or self.global_keyprefix:
+            # Several queues: kombu's BRPOP (BLMOVE takes one source list).
+            self._moving = None
+            super()._brpop_start(timeout)  # type: ignore[no-untyped-call]
+            return
+        self._moving = queues[0]
+        inflight = self._inflight(self._moving)
+        self._keep_alive(inflight)
+        self._in_poll = self.client.connection
+        self._brpop_sent_at = time.monotonic()  # type: ignore[assignment]
+        source = self._q_for_pri(self._moving, 0)  # type: ignore[no-untyped-call]
+        wait = timeout or self.brpop_timeout
+        self.client.connection.send_command("BLMOVE", source, inflight, "RIGHT", "LEFT", wait)
 
     def _brpop_read(self, **options: Any) -> bool:
-        # kombu 5.7's Channel._brpop_read, with the message checked before it is delivered.
+        # kombu 5.7's Channel._brpop_read, with each message checked before it is delivered,
+        # and (one queue) taken by BLMOVE into this consumer's in-flight list, dropped from
+        # there once kombu has recorded it as unacked.
         try:
+            command = "BRPOP" if self._moving is None else "BLMOVE"
             try:
-                dest__item = self.client.parse_response(self.client.connection, "BRPOP", **options)
+                reply = self.client.parse_response(self.client.connection, command, **options)
             except self.connection_errors:
                 # if there's a ConnectionError, disconnect so the next
                 # iteration will reconnect automatically.
                 self.client.connection.disconnect()
                 raise
-            if not dest__item:
-                raise Empty()
-            dest, item = dest__item
-            dest = (dest.decode() if isinstance(dest, bytes) else dest).rsplit(self.sep, 1)[0]
-            self._queue_cycle.rotate(dest)
-            message = self._admit(item, dest)
-            if message is not None:
-                self.connection._deliver(message, dest)
+            if self._moving is None:
+                self._take_popped(reply)
+            else:
+                self._take_moved(reply, self._moving)
             return True
         finally:
             self._in_poll = None  # type: ignore[assignment]
             flush = getattr(self, "_flush_brpop_reauth", None)
             if flush is not None:
                 flush()
+
+    def _take_popped(self, reply: Any) -> None:
+        if not reply:
+            raise Empty()
+        dest, item = reply
+        dest = (dest.decode() if isinstance(dest, bytes) else dest).rsplit(self.sep, 1)[0]
+        self._queue_cycle.rotate(dest)
+        message = self._admit(item, dest)
+        if message is not None:
+            self.connection._deliver(message, dest)
+
+    def _take_moved(self, item: Any, queue: str) -> None:
+        inflight = self._inflight(queue)
+        if item is None:
+            item = self._take_prioritised(queue, inflight)
+            if item is None:
+                raise Empty()
+        message = self._admit(item, queue)
+        if message is not None:
+            self.connection._deliver(message, queue)  # now in kombu's unacked record
+        elif self._dropped:
+            # The test hook: as if this worker died now, the message left in a list whose
+            # consumer is gone.
+            dead = inflight_key(queue, f"dropped-{uuid.uuid4().hex}")
+            self.client.rpush(dead, item)
+            self.client.sadd(INFLIGHT_SET, dead)
+        self.client.lrem(inflight, 1, item)
+
+    def _take_prioritised(self, queue: str, inflight: str) -> Any:
+        """A message of the queue's priority lists (there is none in the main one)."""
+        for pri in self.priority_steps[1:]:
+            found = self.client.lmove(
+                self._q_for_pri(queue, pri),  # type: ignore[no-untyped-call]
+                inflight,
+                "RIGHT",
+                "LEFT",
+            )
+            if found is not None:
+                return found
+        return None
+
+    def _inflight(self, queue: str) -> str:
+        """This consumer's in-flight list of ``queue`` (registered for the sweeper)."""
+        if self._owner is None:
+            self._owner = uuid.uuid4().hex
+        key = inflight_key(queue, self._owner)
+        if key not in self._herald_lists:
+            self.client.sadd(INFLIGHT_SET, key)
+            self._herald_lists.add(key)
+        return key
+
+    def _keep_alive(self, inflight: str) -> None:
+        now = time.monotonic()
+        if now - self._alive_at > ALIVE_S / 6:
+            self.client.set(alive_key(inflight), "1", ex=ALIVE_S)
+            self._alive_at = now
 
     def _get(self, queue: str, timeout: Any = None) -> dict[str, Any]:
         # kombu's Channel._get (RPOP, for polling consumers), skipping refused messages.
@@ -95,10 +184,12 @@ class Channel(kombu_redis.Channel):
         except Refused as refused:
             self._dead_letter(item, refused, queue)
             return None
-        if self.herald_drop_set and self.client.srem(
-            self.herald_drop_set, envelope["headers"]["id"]
-        ):
-            # A worker killed between BRPOP and kombu's unacked record loses the message.
+        self._dropped = bool(
+            self.herald_drop_set
+            and self.client.srem(self.herald_drop_set, envelope["headers"]["id"])
+        )
+        if self._dropped:
+            # As a worker killed between taking the message and kombu's unacked record.
             log.warning("herald: test hook dropped message %s", envelope["headers"]["id"])
             return None
         return envelope
