@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     #: How long a queued job may go unclaimed, or a job cut off mid-send stay unclaimed
     #: after its lease ended, before the sweeper looks at it (and publishes it again if lost).
     sweep_margin_s: float = Field(default=30, gt=0)
+    #: The port of this worker's Prometheus metrics (unset: none are served).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: The address the metrics server listens on.
+    metrics_bind: str = "0.0.0.0"
     #: Tests only: a Redis set of task ids whose next message the worker's transport drops
     #: right after popping it, as a worker killed between kombu's BRPOP and its unacked
     #: record would (docs/delivery.md#the-sweeper).

@@ -8,6 +8,7 @@ job back on the queue.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from tenacity import RetryCallState, Retrying
 
 from herald.adapters.base import AnyAdapter, Outbound, Part
 from herald.contract.errors import SendError, Throttled
+from herald.core.observe import Observer
 from herald.core.retry import Decision, GiveUp, Requeue, RetryNow, RetryPolicy
 from herald.store.ratelimit import RateLimiter
 from herald.store.records import JobRecords
@@ -50,7 +52,14 @@ Result = Delivered | GiveUp | Requeue
 class Delivery:
     """Runs the provider calls of one job; shared by the threads of a worker."""
 
-    def __init__(self, store: JobRecords, limiter: RateLimiter, policy: RetryPolicy) -> None:
+    def __init__(
+        self,
+        store: JobRecords,
+        limiter: RateLimiter,
+        policy: RetryPolicy,
+        observer: Observer | None = None,
+    ) -> None:
+        self.observer = observer or Observer()
         self.store = store
         self.limiter = limiter
         self.policy = policy
@@ -78,6 +87,7 @@ class Delivery:
                     cause, attempts=attempt.attempts, age_s=age(), dedupes=adapter.dedupes
                 )
             )
+            self._observe(cause, decided[-1])
             return isinstance(decided[-1], RetryNow)
 
         def before_sleep(state: RetryCallState) -> None:
@@ -133,7 +143,11 @@ class Delivery:
             if not attempt.trying:
                 attempt.attempts += 1
                 attempt.trying = True
-            attempt.parts[part.index] = adapter.send_part(out, part)
+            started = time.monotonic()
+            try:
+                attempt.parts[part.index] = adapter.send_part(out, part)
+            finally:
+                self.observer.provider_call(adapter.channel_type, time.monotonic() - started)
             if position < len(pending) - 1:
                 # Record the accepted part before the next one leaves: a crash now
                 # must not make a retry send it again.
@@ -156,6 +170,13 @@ class Delivery:
         """A resend after an answer that leaves the first send in doubt: count it."""
         log.warning("job %s: resending after an in-doubt failure", attempt.job_id)
         self.store.count("in_doubt")
+        self.observer.in_doubt()
+
+    def _observe(self, cause: SendError | Throttled, decision: Decision) -> None:
+        if isinstance(cause, Throttled):
+            self.observer.rate_limit_wait(cause.wait)
+        elif not isinstance(decision, GiveUp):
+            self.observer.retry(cause.code)
 
 
 def _wait_of(decision: Decision) -> float:

@@ -20,6 +20,7 @@ from herald.contract.events import (
     utc_stamp,
 )
 from herald.contract.job import SendJob, Workflow
+from herald.core.observe import Observer
 from herald.store.records import JobRecords
 
 log = logging.getLogger("herald.outcomes")
@@ -99,8 +100,9 @@ def _workflow_or_none(raw: Any) -> Workflow | None:
 class Outcomes:
     """Appends outcome events through the delivery store."""
 
-    def __init__(self, store: JobRecords) -> None:
+    def __init__(self, store: JobRecords, observer: Observer | None = None) -> None:
         self.store = store
+        self.observer = observer or Observer()
 
     def record(
         self,
@@ -141,4 +143,5 @@ class Outcomes:
             log.warning("job %s failed: %s (%s)", ref.key, error.code, error.message)
         else:
             log.info("job %s sent on %s", ref.key, event.data.channel_id)
+        self.observer.job_finished(event)
         return event

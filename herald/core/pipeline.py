@@ -35,6 +35,7 @@ from herald.contract.events import OutcomeEvent, utc_stamp
 from herald.contract.job import SendJob, parse_job
 from herald.contract.names import SEND_TASK
 from herald.core.delivery import Attempt, Delivery, Result
+from herald.core.observe import Observer
 from herald.core.outcomes import JobRef, Outcomes
 from herald.core.render import Budget, RenderContext, render_message
 from herald.core.retry import NOT_RESENT, GiveUp, Requeue, RetryPolicy
@@ -67,15 +68,17 @@ class Pipeline:
         store: JobRecords,
         snippets: Mapping[str, str],
         limiter: RateLimiter,
+        observer: Observer | None = None,
     ) -> None:
         self.settings = settings
         self.channels = channels
         self.adapters = adapters
         self.store = store
-        self.outcomes = Outcomes(store)
+        self.observer = observer or Observer()
+        self.outcomes = Outcomes(store, self.observer)
         self.snippets = snippets
         self.policy = RetryPolicy.from_settings(settings)
-        self.delivery = Delivery(store, limiter, self.policy)
+        self.delivery = Delivery(store, limiter, self.policy, self.observer)
         self.tz = ZoneInfo(settings.timezone)
 
     # -- entry point -----------------------------------------------------------------
@@ -124,6 +127,17 @@ class Pipeline:
             enqueued = claim.first_seen
         ref = JobRef.of_job(job, job_id, enqueued_at=enqueued, queue=queue)
         attempt = Attempt(job_id, token, claim.attempts, dict(claim.parts), queue=queue)
+        if claim.attempts == 0 and not claim.in_doubt:
+            self.observer.job_started(self._age(ref) if job.enqueued_at else None)
+        self.observer.in_flight(+1)
+        try:
+            return self._run(job, claim, ref, attempt)
+        finally:
+            self.observer.in_flight(-1)
+
+    def _run(self, job: SendJob, claim: Claim, ref: JobRef, attempt: Attempt) -> Step:
+        """The job claimed: deliver it, and record whatever ends it."""
+        token, job_id = attempt.token, attempt.job_id
         try:
             return self._deliver(job, claim, ref, attempt)
         except redis.RedisError:

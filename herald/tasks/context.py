@@ -22,6 +22,7 @@ from herald.config import Settings, load_channels
 from herald.config.snippets import load_snippets
 from herald.contract.errors import ConfigError
 from herald.contract.names import SEND_TASK
+from herald.core.observe import Observer
 from herald.core.pipeline import Pipeline
 from herald.core.sweeper import Publish, Sweeper
 from herald.store.connection import build_store, redis_client, resolve_urls
@@ -43,7 +44,9 @@ class WorkerContext:
     sweeper: Sweeper
 
     @classmethod
-    def build(cls, settings: Settings, app: Celery) -> WorkerContext:
+    def build(
+        cls, settings: Settings, app: Celery, *, observer: Observer | None = None
+    ) -> WorkerContext:
         """Read and check the configuration once, and build the process's objects from it
         (no connection is made yet); :class:`ConfigError` says what is unusable."""
         check_timezone(settings)
@@ -52,7 +55,7 @@ class WorkerContext:
         snippets = load_snippets(settings.snippets_file)
         store = build_store(settings, max_connections=settings.worker_concurrency + 4)
         limiter = RateLimiter(store.redis, rate_limits(settings))
-        pipeline = Pipeline(settings, channels, adapters, store, snippets, limiter)
+        pipeline = Pipeline(settings, channels, adapters, store, snippets, limiter, observer)
         broker = resolve_urls(settings).broker
         redis_broker = broker.startswith(("redis://", "rediss://", "redis+socket://"))
         sweeper = Sweeper(

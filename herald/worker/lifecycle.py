@@ -10,6 +10,8 @@ connections) and ``worker_shutdown``.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +20,7 @@ from celery.signals import worker_init, worker_process_init, worker_shutdown
 
 from herald.config import Settings
 from herald.contract.errors import ConfigError
+from herald.core.observe import Observer
 from herald.tasks.base import ContextSlot
 from herald.tasks.context import WorkerContext
 
@@ -41,7 +44,7 @@ class Lifecycle:
     def _build(self) -> None:
         settings = self.settings()
         try:
-            context = WorkerContext.build(settings, self.app)
+            context = WorkerContext.build(settings, self.app, observer=self._observer(settings))
         except ConfigError as exc:
             # Refuse to start on unusable settings or channels, with a clear message.
             log.critical("herald: %s (%s)", exc, settings.channels_file)
@@ -58,9 +61,33 @@ class Lifecycle:
                 " with no_channel or unknown_channel",
                 settings.channels_file,
             )
+        if settings.metrics_port is not None and "prefork" in str(sender.pool_cls).lower():
+            # Each pool child counts in files here; the main process serves their sum. Set
+            # before prometheus_client is first imported (it chooses its storage then).
+            os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="herald-"))
         self._build()
+        context = self.slot.get()
         # The main process runs the sweeper (docs/delivery.md#the-sweeper), whatever the pool.
-        self.slot.get().sweeper.start()
+        context.sweeper.start()
+        if settings.metrics_port is not None:
+            from herald.worker.metrics import serve
+
+            serve(
+                settings.metrics_port,
+                settings.metrics_bind,
+                broker=context.sweeper.broker,
+                queues=[settings.queue],
+            )
+            log.info("herald: metrics on %s:%d", settings.metrics_bind, settings.metrics_port)
+
+    @staticmethod
+    def _observer(settings: Settings) -> Observer:
+        """Prometheus metrics when ``HERALD_METRICS_PORT`` is set, else nothing."""
+        if settings.metrics_port is None:
+            return Observer()
+        from herald.worker.metrics import PrometheusObserver
+
+        return PrometheusObserver()
 
     def _on_process_init(self, **_: Any) -> None:
         # A prefork child: forked with the parent's context (its sockets are the parent's),
