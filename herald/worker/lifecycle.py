@@ -49,6 +49,10 @@ class Lifecycle:
             # Refuse to start on unusable settings or channels, with a clear message.
             log.critical("herald: %s (%s)", exc, settings.channels_file)
             raise SystemExit(1) from exc  # the line above says why
+        except Exception as exc:
+            # A worker without its context would take jobs it cannot run: refuse to start.
+            log.critical("herald: the worker context could not be built", exc_info=True)
+            raise SystemExit(1) from exc
         self.slot.fill(context)
 
     def _on_worker_init(self, sender: Any = None, **_: Any) -> None:

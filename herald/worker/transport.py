@@ -19,6 +19,7 @@ holds the dead-letter stream), ``herald_envelope_bytes`` and ``herald_body_bytes
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -70,7 +71,7 @@ class Channel(kombu_redis.Channel):
 
     def _brpop_start(self, timeout: float | None = None) -> None:
         queues = list(self.active_queues)
-        if len(queues) != 1 or self.global_keyprefix:
+        if len(queues) != 1 or self.global_keyprefix or _is_control(queues[0]):
             # Several queues: kombu's BRPOP (BLMOVE takes one source list).
             self._moving = None
             super()._brpop_start(timeout)  # type: ignore[no-untyped-call]
@@ -178,6 +179,15 @@ class Channel(kombu_redis.Channel):
 
     def _admit(self, item: bytes | str, queue: str) -> dict[str, Any] | None:
         """The envelope of ``item``, or None after keeping a refused one as a dead letter."""
+        if _is_control(queue):
+            try:
+                found = json.loads(item)
+            except ValueError:
+                found = None
+            if isinstance(found, dict):
+                return found
+            self._dead_letter(item, Refused("a control reply that is not a JSON object"), queue)
+            return None
         limits = Limits(self.herald_envelope_bytes, self.herald_body_bytes)
         try:
             envelope = check(item, limits)
@@ -218,6 +228,12 @@ class Channel(kombu_redis.Channel):
                     redis.Redis.from_url(url, socket_timeout=10) if url else self.client
                 )
             return self._dead_client
+
+
+def _is_control(queue: str) -> bool:
+    """Whether ``queue`` carries Celery's control replies (``<uuid>.reply.celery.pidbox``),
+    not tasks: those are kombu's own messages, left as kombu reads them."""
+    return queue.endswith(".pidbox")
 
 
 class Transport(kombu_redis.Transport):
