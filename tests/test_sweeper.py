@@ -31,6 +31,28 @@ def chat() -> str:
     return str(uuid.uuid4().int % 10**9)
 
 
+def throttle_once(sandbox: Sandbox, seconds: int) -> None:
+    """The provider's next answer asks for a wait longer than the in-call limit."""
+    sandbox.fail_next(
+        "telegram",
+        429,
+        {
+            "ok": False,
+            "error_code": 429,
+            "description": "slow",
+            "parameters": {"retry_after": seconds},
+        },
+    )
+
+
+def wait_retrying(rclient: Any, job_id: str) -> None:
+    """Until the job waits for its retry in its record."""
+    deadline = time.monotonic() + 10
+    while rclient.hget(job_key(job_id), "state") != "retrying":
+        assert time.monotonic() < deadline, "the job never waited for its retry"
+        time.sleep(0.05)
+
+
 def drop_next(rclient: Any, settings: Any, task_id: str) -> None:
     """The next message of ``task_id`` is lost between pop and unacked record."""
     rclient.sadd(settings.test_drop_set, task_id)
@@ -56,18 +78,11 @@ def test_a_retry_lost_on_its_way_back_is_published_again_and_sent(
     # Given a job sent by a plain Celery client (no record until its claim), whose provider
     # first asks for a wait longer than the in-call limit,
     chat_id = chat()
-    sandbox.fail_next(
-        "telegram",
-        429,
-        {"ok": False, "error_code": 429, "description": "slow", "parameters": {"retry_after": 3}},
-    )
+    throttle_once(sandbox, 3)
     job = make_job([{"channel_id": "tg", "identifier": chat_id}])
     celery_app.send_task(SEND_TASK, kwargs={"job": job}, queue=settings.queue)
     # when the retry's message, published by the sweeper, is lost too,
-    deadline = time.monotonic() + 10
-    while rclient.hget(job_key(job["job_id"]), "state") != "retrying":
-        assert time.monotonic() < deadline, "the job never waited for its retry"
-        time.sleep(0.05)
+    wait_retrying(rclient, job["job_id"])
     drop_next(rclient, settings, job["job_id"])
     # then the sweeper publishes it again once it is found lost, and it is sent.
     event = outcomes.wait(job["job_id"], timeout=40)
@@ -80,18 +95,11 @@ def test_a_retry_waits_in_the_record_not_in_a_worker(
     celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes, rclient: Any
 ) -> None:
     chat_id = chat()
-    sandbox.fail_next(
-        "telegram",
-        429,
-        {"ok": False, "error_code": 429, "description": "slow", "parameters": {"retry_after": 3}},
-    )
+    throttle_once(sandbox, 3)
     job = make_job([{"channel_id": "tg", "identifier": chat_id}])
     started = time.monotonic()
     celery_app.send_task(SEND_TASK, kwargs={"job": job}, queue=settings.queue)
-    deadline = time.monotonic() + 10
-    while rclient.hget(job_key(job["job_id"]), "state") != "retrying":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_retrying(rclient, job["job_id"])
     # While it waits, no message of it is anywhere: not queued, not held unacked.
     assert all(job["job_id"] not in str(m) for m in rclient.lrange(settings.queue, 0, -1))
     assert all(job["job_id"] not in str(m) for m in rclient.hvals("unacked"))
@@ -120,11 +128,7 @@ def test_a_job_that_expires_between_retries_ends_with_an_expired_event(
     celery_app: Any, settings: Any, sandbox: Sandbox, outcomes: Outcomes
 ) -> None:
     chat_id = chat()
-    sandbox.fail_next(
-        "telegram",
-        429,
-        {"ok": False, "error_code": 429, "description": "slow", "parameters": {"retry_after": 4}},
-    )
+    throttle_once(sandbox, 4)
     job = make_job([{"channel_id": "tg", "identifier": chat_id}])
     celery_app.send_task(SEND_TASK, kwargs={"job": job}, queue=settings.queue, expires=2)
     event = outcomes.wait(job["job_id"], timeout=30)

@@ -95,13 +95,7 @@ class Delivery:
             if isinstance(decision, RetryNow) and decision.resends_in_doubt:
                 self._count_in_doubt(attempt)
             # Each try may take up to the adapters' deadline: renew the lease for the next.
-            self.store.save_progress(
-                attempt.job_id,
-                attempt.token,
-                attempts=attempt.attempts,
-                parts=attempt.parts,
-                queue=attempt.queue,
-            )
+            self._save(attempt)
 
         retrying = Retrying(
             retry=retry_now,
@@ -151,13 +145,17 @@ class Delivery:
             if position < len(pending) - 1:
                 # Record the accepted part before the next one leaves: a crash now
                 # must not make a retry send it again.
-                self.store.save_progress(
-                    attempt.job_id,
-                    attempt.token,
-                    attempts=attempt.attempts,
-                    parts=attempt.parts,
-                    queue=attempt.queue,
-                )
+                self._save(attempt)
+
+    def _save(self, attempt: Attempt) -> None:
+        """Record the attempts and accepted parts, and renew the lease."""
+        self.store.save_progress(
+            attempt.job_id,
+            attempt.token,
+            attempts=attempt.attempts,
+            parts=attempt.parts,
+            queue=attempt.queue,
+        )
 
     def _take_slot(self, adapter: AnyAdapter, recipient: str, attempt: Attempt) -> None:
         """Take a rate-limit slot, or raise :class:`Throttled` with the wait it needs."""
