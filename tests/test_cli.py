@@ -117,6 +117,22 @@ def test_worker_refuses_to_start_on_an_invalid_channels_file(
     assert "HERALD_TEST_NOT_SET" in result.stderr + result.stdout
 
 
+def test_worker_refuses_to_start_on_a_channels_file_named_but_missing(
+    tmp_path: Path, herald_env: dict[str, str]
+) -> None:
+    missing = tmp_path / "chanels.toml"  # a typo
+    env = {**os.environ, **herald_env, "HERALD_CHANNELS_FILE": str(missing)}
+    result = subprocess.run(
+        [sys.executable, "-m", "herald.cli", "worker", "--loglevel=WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert str(missing) in result.stderr + result.stdout
+
+
 @pytest.mark.usefixtures("worker")
 def test_snippets_edited_at_run_time_apply_without_restart(
     outcomes: Outcomes, sandbox: Any

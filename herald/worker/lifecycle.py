@@ -60,6 +60,13 @@ class Lifecycle:
             return
         settings = self.settings()
         if not settings.channels_file.exists():
+            if "channels_file" in settings.model_fields_set:
+                # Named on purpose and missing: a typo, not a fleet without channels.
+                log.critical(
+                    "herald: HERALD_CHANNELS_FILE names %s, which does not exist",
+                    settings.channels_file,
+                )
+                raise SystemExit(1)
             log.warning(
                 "herald: no channels file at %s (HERALD_CHANNELS_FILE): every job will fail"
                 " with no_channel or unknown_channel",
