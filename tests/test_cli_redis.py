@@ -59,12 +59,14 @@ def data(tmp_path: Path) -> Iterator[Path]:
 def test_the_embedded_redis_outlives_the_worker_and_is_printed_and_stopped(
     tmp_path: Path, data: Path
 ) -> None:
+    channels = tmp_path / "channels.toml"
+    channels.write_text("")
     env: dict[str, str | None] = {
         "HERALD_DATA_DIR": str(data),
         "HERALD_BROKER_URL": None,
         "HERALD_REDIS_URL": None,
         "HERALD_QUEUE": f"herald-embedded-{uuid.uuid4().hex[:6]}",
-        "HERALD_CHANNELS_FILE": str(tmp_path / "none.toml"),
+        "HERALD_CHANNELS_FILE": str(channels),
     }
     none_yet = run("redis", "url", env=env)
     assert none_yet.exit_code == 1 and "no embedded Redis runs for" in none_yet.stderr
