@@ -204,7 +204,7 @@ def worker(celery_app: Any, settings: Settings) -> Iterator[Any]:
         celery_app,
         pool="threads",
         concurrency=8,
-        queues=[settings.queue],
+        queues=list(settings.consumed),
         perform_ping_check=False,
         loglevel="WARNING",
         shutdown_timeout=30,

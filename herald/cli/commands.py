@@ -111,29 +111,49 @@ def _session(
         raise fail("invalid settings: " + "; ".join(problems), 1) from None
 
 
-@cli.command()
+@cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def worker(
     ctx: typer.Context,
-    concurrency: Annotated[int | None, typer.Option(help="Concurrent sends.")] = None,
+    processes: Annotated[
+        int | None, typer.Option(help="Worker processes (default: one per core).", min=1)
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Concurrent sends per process.", min=1)
+    ] = None,
     pool: Annotated[str | None, typer.Option(help="threads | gevent | prefork | solo")] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
-    """Start a worker (task events on, for Flower) on Herald's queue."""
-    from herald.worker import app
+    """Start the workers of this host (task events on, for Flower): one process per core,
+    each with an I/O-concurrent pool, supervised. Celery's own worker flags (-Q,
+    --prefetch-multiplier, ...) are passed on to each process and win over the settings."""
+    from herald.worker.flags import given
+    from herald.worker.supervisor import Plan, Supervisor, host_cores
 
-    settings = ctx.obj.settings
+    settings = given(["herald", "worker", *ctx.args]).over(ctx.obj.settings)
+    env = dict(os.environ)
     if not settings.broker_url:
         server = embedded.ensure(settings.data_dir)
         note(
             f"embedded Redis at {server.url} (data in {settings.data_dir}); it keeps running"
             " after the worker stops: herald redis url, herald redis stop"
         )
+        env["HERALD_BROKER_URL"] = server.url
     # No reachability check here: a worker waits for its broker, retrying (one log line
     # each time), so a fleet may start before Redis does.
-    argv = ["worker", "-E", "-Q", settings.queue, f"--loglevel={loglevel}"]
-    argv += [f"--concurrency={concurrency or settings.worker_concurrency}"]
-    argv += [f"--pool={pool or settings.worker_pool}"]
-    app.worker_main(argv)
+    pool = pool or settings.worker_pool
+    cores = host_cores()
+    # The prefork pool is one process per slot already: one of it is enough.
+    default = 1 if pool == "prefork" else settings.worker_processes or cores
+    plan = Plan(
+        processes=processes or default,
+        pool=pool,
+        concurrency=concurrency or settings.worker_concurrency,
+        extra=tuple(ctx.args),
+        loglevel=loglevel,
+        metrics_port=settings.metrics_port,
+    )
+    note(plan.banner(cores, settings.consumed))
+    raise typer.Exit(Supervisor(plan, env).run())
 
 
 def _read_job(file: str) -> Any:

@@ -44,8 +44,14 @@ class Settings(BaseSettings):
     #: How long the outcome stream keeps an event: older ones are trimmed as events are
     #: added (XADD MINID ~), so the stream does not grow without bound.
     events_retention_s: float = Field(default=7 * 24 * 3600, gt=0)
-    #: The queue workers consume and ``herald send`` publishes to.
+    #: The queue of single jobs: workers consume it, ``herald send`` publishes to it.
     queue: str = DEFAULT_QUEUE
+    #: The queue of batches (``enqueue_many``); unset: ``<HERALD_QUEUE>.bulk``.
+    bulk_queue: str | None = None
+    #: The most jobs one ``herald.send_batch`` call may carry.
+    batch_max: int = Field(default=1000, ge=1)
+    #: How many jobs of batches one worker process sends at once.
+    batch_concurrency: int = Field(default=64, ge=1)
     timezone: str = "UTC"
     retry_max_attempts: int = Field(default=8, ge=1)
     retry_max_age_s: float = Field(default=3600, gt=0)
@@ -78,7 +84,14 @@ class Settings(BaseSettings):
     #: Embedded Redis data folder, used when no broker is set.
     data_dir: Path = Field(default_factory=default_data_dir)
     worker_pool: Literal["threads", "prefork", "gevent", "eventlet", "solo"] = "threads"
-    worker_concurrency: int = Field(default=32, ge=1)
+    worker_concurrency: int = Field(default=100, ge=1)
+    #: The queues a worker consumes, in the order it takes from them (single jobs first);
+    #: unset: the queue, then the bulk queue. Comma-separated in the environment.
+    worker_queues: Annotated[tuple[str, ...] | None, NoDecode] = None
+    #: Messages each slot holds beyond the one it runs (Celery's prefetch multiplier).
+    worker_prefetch: int = Field(default=1, ge=1)
+    #: Worker processes ``herald worker`` runs (unset: one per core of the host).
+    worker_processes: int | None = Field(default=None, ge=1)
     #: Provider HTTP timeouts, in seconds.
     http_connect_timeout_s: float = 5.0
     http_timeout_s: float = 15.0
@@ -87,6 +100,23 @@ class Settings(BaseSettings):
     #: Networks that URL fetches may reach although private or loopback, as CIDRs separated
     #: by commas (``127.0.0.1/32,10.1.0.0/16``); every other such address is refused.
     fetch_allow_networks: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+
+    @field_validator("worker_queues", mode="before")
+    @classmethod
+    def _queues(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip()) or None
+        return value
+
+    @property
+    def bulk(self) -> str:
+        """The queue of batches."""
+        return self.bulk_queue or f"{self.queue}.bulk"
+
+    @property
+    def consumed(self) -> tuple[str, ...]:
+        """The queues a worker consumes, single jobs first."""
+        return self.worker_queues or (self.queue, self.bulk)
 
     @field_validator("fetch_allow_networks", mode="before")
     @classmethod

@@ -6,6 +6,7 @@ See docs/contract.md#enqueueing-two-celery-tasks and docs/contract.md#outcome-ev
 from __future__ import annotations
 
 SEND_TASK = "herald.send_message"
+BATCH_TASK = "herald.send_batch"
 INTERACTION_TASK = "herald.record_interaction"
 DEFAULT_QUEUE = "herald"
 

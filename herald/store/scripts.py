@@ -282,6 +282,14 @@ class GcraArgs(TypedDict):
     limits: Sequence[Arg]
 
 
+class TakeKeys(TypedDict):
+    lists: Sequence[str]
+
+
+class TakeArgs(TypedDict):
+    count: int
+
+
 RECORD = Script("record", RecordKeys, RecordArgs)
 CLAIM = Script("claim", ClaimKeys, ClaimArgs)
 PROGRESS = Script("progress", ProgressKeys, ProgressArgs)
@@ -291,8 +299,10 @@ INTERACTION = Script("interaction", InteractionKeys, InteractionArgs)
 SWEEP = Script("sweep", SweepKeys, SweepArgs)
 QUEUED = Script("queued", QueuedKeys, QueuedArgs)
 GCRA = Script("gcra", GcraKeys, GcraArgs)
+TAKE = Script("take", TakeKeys, TakeArgs)
 
 #: Every script, by file name.
 SCRIPTS: Mapping[str, Script[Any, Any]] = {
-    s.name: s for s in (RECORD, CLAIM, PROGRESS, RETRY, FINISH, INTERACTION, SWEEP, QUEUED, GCRA)
+    s.name: s
+    for s in (RECORD, CLAIM, PROGRESS, RETRY, FINISH, INTERACTION, SWEEP, QUEUED, GCRA, TAKE)
 }

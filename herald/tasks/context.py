@@ -61,7 +61,7 @@ class WorkerContext:
         sweeper = Sweeper(
             store,
             publisher(app),
-            queues=[settings.queue],
+            queues=list(settings.consumed),
             redis_broker=redis_broker,
             broker=redis_client(broker, max_connections=2) if redis_broker else None,
         )

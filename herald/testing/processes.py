@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +106,22 @@ class WorkerProcess:
     """A Herald worker in a child process (``celery -A herald.worker worker``, as
     ``herald worker`` runs it, with a node name of its own), its log in a file."""
 
-    def __init__(self, env: dict[str, str], log: Path, *, concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        *,
+        concurrency: int = 4,
+        pool: str | None = None,
+        queues: Sequence[str] | None = None,
+    ) -> None:
         self.env = env
         self.log = log
         self.concurrency = concurrency
+        #: The -P flag (None: none given, the settings' pool) and the -Q queues (None:
+        #: HERALD_QUEUE alone).
+        self.pool = pool
+        self.queues = queues
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_ready: bool = True) -> WorkerProcess:
@@ -123,7 +136,9 @@ class WorkerProcess:
                     "worker",
                     "-E",
                     "-Q",
-                    self.env.get("HERALD_QUEUE", "herald"),
+                    ",".join(self.queues or [self.env.get("HERALD_QUEUE", "herald")]),
+                    # --pool=: the spelling Celery's early gevent patching recognises, as "-P x".
+                    *([f"--pool={self.pool}"] if self.pool else []),
                     # Workers on one host need names of their own (RabbitMQ's pidbox queue
                     # of a node name is exclusive).
                     "-n",

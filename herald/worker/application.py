@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from typing import Any
 
 from celery import Celery
+from kombu.entity import Exchange, Queue
 
 from herald.config import Settings
 from herald.store.connection import resolve_urls
 from herald.tasks import register_tasks
 from herald.tasks.base import ContextSlot
 from herald.tasks.context import UNACKED_RESTORE_INTERVAL_S
-from herald.worker import logs
+from herald.worker import flags, logs
 from herald.worker.lifecycle import Lifecycle
 
 #: kombu's Redis transport with each message checked before Celery reads it.
@@ -27,7 +29,8 @@ CHECKED_TRANSPORT = "herald.worker.transport:Transport"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
-    """Celery settings, each chosen on purpose (see docs/operations.md)."""
+    """Celery settings, each chosen on purpose (see docs/operations.md); ``settings`` with
+    the command line's flags already over them (:mod:`herald.worker.flags`)."""
     urls = resolve_urls(settings)
     transport: dict[str, Any] = {
         # Longer than any retry countdown (clamped to half of it), see herald.core.retry.
@@ -53,6 +56,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "herald_body_bytes": body,
             "herald_envelope_bytes": body * 4 // 3 + 64 * 1024,
             "herald_drop_set": settings.test_drop_set,
+            # Single jobs before batches (herald.worker.transport).
+            "herald_queue_order": list(settings.consumed),
         }
         checked["broker_transport"] = CHECKED_TRANSPORT
     return {
@@ -71,6 +76,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_ignore_result": True,
         "result_backend": None,
         "task_default_queue": settings.queue,
+        # A worker consumes these unless -Q names others (single jobs first).
+        "task_queues": [_queue(name) for name in settings.consumed],
         # Ack after the task ran, so a worker that dies mid-send leaves the message to be
         # redelivered; the per-job lease and terminal state make the copy harmless.
         "task_acks_late": True,
@@ -78,7 +85,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         # Hold only what runs: prefetched-but-unacked messages wait out the visibility
         # timeout after a crash.
-        "worker_prefetch_multiplier": 1,
+        "worker_prefetch_multiplier": settings.worker_prefetch,
         # On connection loss the running send finishes; its redelivered copy finds the
         # lease or the terminal state. Set explicitly: the default changes in Celery 6.
         "worker_cancel_long_running_tasks_on_connection_loss": False,
@@ -89,11 +96,31 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Task events on, so Flower sees every task.
         "worker_send_task_events": True,
         "task_send_sent_event": True,
-        "worker_pool": settings.worker_pool,
+        **_pool(settings.worker_pool),
         "worker_concurrency": settings.worker_concurrency,
         "worker_hijack_root_logger": False,
         "enable_utc": True,
     }
+
+
+def _pool(pool: str) -> dict[str, str]:
+    """The pool setting; none for a green pool that ``-P`` gave (Celery patched the process
+    for it before loading the app, and warns when the setting names one too)."""
+    return {} if _green_patched() else {"worker_pool": pool}
+
+
+def _green_patched() -> bool:
+    """Whether gevent or eventlet has patched this process's sockets."""
+    gevent, eventlet = sys.modules.get("gevent.monkey"), sys.modules.get("eventlet.patcher")
+    return bool(
+        (gevent is not None and gevent.is_module_patched("socket"))
+        or (eventlet is not None and eventlet.is_monkey_patched("socket"))
+    )
+
+
+def _queue(name: str) -> Queue:
+    """A queue as Celery declares its default one: a direct exchange of the same name."""
+    return Queue(name, Exchange(name), routing_key=name)  # type: ignore[no-untyped-call]
 
 
 def create_app(settings: Settings | None = None) -> Celery:
@@ -102,7 +129,8 @@ def create_app(settings: Settings | None = None) -> Celery:
     context that each worker process builds from them."""
     quiet_http_logs()
     logs.install()  # a control character in a logged value cannot forge a log line
-    settings_of = functools.cache(lambda: settings or Settings())
+    # Flags given on the command line win over the settings (docs/operations.md#worker-flags).
+    settings_of = functools.cache(lambda: flags.given(sys.argv).over(settings or Settings()))
     app = Celery("herald", set_as_current=False)
     app.add_defaults(lambda: celery_config(settings_of()))
     slot = ContextSlot()

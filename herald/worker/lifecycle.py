@@ -87,7 +87,7 @@ class Lifecycle:
                 settings.metrics_port,
                 settings.metrics_bind,
                 broker=context.sweeper.broker,
-                queues=[settings.queue],
+                queues=list(settings.consumed),
             )
             log.info("herald: metrics on %s:%d", settings.metrics_bind, settings.metrics_port)
 

@@ -7,10 +7,14 @@ a well-formed protocol-2 envelope raises in the worker's consumer, which ends th
 (it was popped, and is held by no worker), kept in the dead-letter stream with the reason,
 and logged in one line; the worker goes on (docs/contract.md#the-dead-letter-stream).
 
-A consumer of one queue takes each message with BLMOVE into an in-flight list of its own,
-and drops it from there once kombu has recorded it as unacked, so a worker killed in
-between loses nothing: the sweeper puts a dead consumer's list back on the queue
-(:mod:`herald.store.inflight`). A consumer of several queues uses kombu's BRPOP.
+A consumer takes each message with BLMOVE (one queue) or the take script (several: from
+the first that holds one, in the order of ``herald_queue_order``, so single jobs go before
+batches) into an in-flight list of its own, and drops it from there once kombu has
+recorded it as unacked, so a worker killed in between loses nothing: the sweeper puts a
+dead consumer's list back on the queue (:mod:`herald.store.inflight`). When none of
+several queues holds a message, the consumer waits on the first with BLMOVE for up to
+kombu's ``brpop_timeout`` (1 s), then looks at them all again: a batch enqueued on an idle
+worker waits up to that long.
 
 Celery uses it when ``broker_transport`` names it (Herald's app does for a Redis broker).
 Its options come through ``broker_transport_options``: ``herald_state_url`` (the Redis that
@@ -19,6 +23,7 @@ holds the dead-letter stream), ``herald_envelope_bytes`` and ``herald_body_bytes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -33,10 +38,13 @@ from kombu.transport import redis as kombu_redis
 from herald.contract.names import DEAD_STREAM
 from herald.store.inflight import ALIVE_S
 from herald.store.keys import INFLIGHT_SET, alive_key, inflight_key
+from herald.store.scripts import TAKE
 from herald.worker.envelope import Limits, Refused, check
 
 log = logging.getLogger("herald.worker")
 
+#: The take script's SHA1, as EVALSHA names it.
+TAKE_SHA = hashlib.sha1(TAKE.source.encode("utf-8")).hexdigest()
 #: How much of a refused message its dead-letter entry keeps, at most.
 RAW_KEPT = 256 * 1024
 
@@ -50,17 +58,23 @@ class Channel(kombu_redis.Channel):
         "herald_envelope_bytes",
         "herald_body_bytes",
         "herald_drop_set",
+        "herald_queue_order",
     )
     herald_state_url: str | None = None
     herald_envelope_bytes = 2 * 1024 * 1024
     herald_body_bytes = 1024 * 1024
     #: Tests only (HERALD_TEST_DROP_SET): task ids whose next message is dropped here.
     herald_drop_set: str | None = None
+    #: The consumed queues in the order they are taken from (single jobs, then batches).
+    herald_queue_order: list[str] | None = None
 
     _dead_client: redis.Redis | None = None
     _dead_lock = threading.Lock()
-    #: The queue taken by BLMOVE (None: kombu's BRPOP), and this consumer's own id.
-    _moving: str | None = None
+    #: The command whose reply is read next, the queues it takes from, whether the last
+    #: scan of several queues found them all empty; and this consumer's own id.
+    _reading = "BRPOP"
+    _taking: list[str] = []  # noqa: RUF012 (replaced, never changed in place)
+    _scanned = False
     _owner: str | None = None
     _alive_at = 0.0
     _dropped = False
@@ -70,44 +84,79 @@ class Channel(kombu_redis.Channel):
         self._herald_lists: set[str] = set()
 
     def _brpop_start(self, timeout: float | None = None) -> None:
-        queues = list(self.active_queues)
-        if len(queues) != 1 or self.global_keyprefix or _is_control(queues[0]):
-            # Several queues: kombu's BRPOP (BLMOVE takes one source list).
-            self._moving = None
+        queues = self._ordered(self.active_queues)
+        if not queues or self.global_keyprefix or any(_is_control(q) for q in queues):
+            # kombu's own messages (control replies) are read as kombu reads them.
+            self._reading = "BRPOP"
             super()._brpop_start(timeout)  # type: ignore[no-untyped-call]
             return
-        self._moving = queues[0]
-        inflight = self._inflight(self._moving)
-        self._keep_alive(inflight)
         self._in_poll = self.client.connection
         self._brpop_sent_at = time.monotonic()  # type: ignore[assignment]
-        source = self._q_for_pri(self._moving, 0)  # type: ignore[no-untyped-call]
+        for queue in queues:
+            self._keep_alive(self._inflight(queue))
+        if len(queues) > 1 and not self._scanned:
+            # Several queues: take from the first that holds a message, in their order.
+            self._reading, self._taking = "EVALSHA", queues
+            lists = [
+                name
+                for queue in queues
+                for pri in self.priority_steps
+                for name in (self._q_for_pri(queue, pri), self._inflight(queue))  # type: ignore[no-untyped-call]
+            ]
+            self.client.connection.send_command(
+                "EVALSHA", TAKE_SHA, len(lists), *lists, len(lists) // 2
+            )
+            return
+        # One queue, or none of several held a message a moment ago: wait on the first.
+        self._reading, self._taking, self._scanned = "BLMOVE", queues[:1], False
+        source = self._q_for_pri(queues[0], 0)  # type: ignore[no-untyped-call]
         wait = timeout or self.brpop_timeout
-        self.client.connection.send_command("BLMOVE", source, inflight, "RIGHT", "LEFT", wait)
+        self.client.connection.send_command(
+            "BLMOVE", source, self._inflight(queues[0]), "RIGHT", "LEFT", wait
+        )
+
+    def _ordered(self, queues: Any) -> list[str]:
+        """The consumed queues in the order they are taken from (herald_queue_order)."""
+        order = list(self.herald_queue_order or ())
+        rank = {name: i for i, name in enumerate(order)}
+        return sorted(queues, key=lambda q: (rank.get(q, len(order)), q))
 
     def _brpop_read(self, **options: Any) -> bool:
         # kombu 5.7's Channel._brpop_read, with each message checked before it is delivered,
-        # and (one queue) taken by BLMOVE into this consumer's in-flight list, dropped from
-        # there once kombu has recorded it as unacked.
+        # and taken (BLMOVE, or the take script for several queues) into this consumer's
+        # in-flight list, dropped from there once kombu has recorded it as unacked.
         try:
-            command = "BRPOP" if self._moving is None else "BLMOVE"
             try:
-                reply = self.client.parse_response(self.client.connection, command, **options)
+                reply = self.client.parse_response(self.client.connection, self._reading, **options)
+            except redis.exceptions.NoScriptError:
+                # The first call on this Redis (or after SCRIPT FLUSH): load it, then go on.
+                self.client.script_load(TAKE.source)
+                raise Empty() from None
             except self.connection_errors:
                 # if there's a ConnectionError, disconnect so the next
                 # iteration will reconnect automatically.
                 self.client.connection.disconnect()
                 raise
-            if self._moving is None:
+            if self._reading == "BRPOP":
                 self._take_popped(reply)
+            elif self._reading == "BLMOVE":
+                self._take_moved(reply, self._taking[0])
             else:
-                self._take_moved(reply, self._moving)
+                self._take_scanned(reply)
             return True
         finally:
             self._in_poll = None  # type: ignore[assignment]
             flush = getattr(self, "_flush_brpop_reauth", None)
             if flush is not None:
                 flush()
+
+    def _take_scanned(self, reply: Any) -> None:
+        if not reply:
+            self._scanned = True  # every queue was empty: wait on the first one next
+            raise Empty()
+        pair, item = reply
+        queue = self._taking[(int(pair) - 1) // len(self.priority_steps)]
+        self._deliver_taken(item, queue)
 
     def _take_popped(self, reply: Any) -> None:
         if not reply:
@@ -120,11 +169,15 @@ class Channel(kombu_redis.Channel):
             self.connection._deliver(message, dest)
 
     def _take_moved(self, item: Any, queue: str) -> None:
-        inflight = self._inflight(queue)
         if item is None:
-            item = self._take_prioritised(queue, inflight)
+            item = self._take_prioritised(queue, self._inflight(queue))
             if item is None:
                 raise Empty()
+        self._deliver_taken(item, queue)
+
+    def _deliver_taken(self, item: Any, queue: str) -> None:
+        """Hand a message moved into the in-flight list to kombu, then drop it from there."""
+        inflight = self._inflight(queue)
         message = self._admit(item, queue)
         if message is not None:
             self.connection._deliver(message, queue)  # now in kombu's unacked record
