@@ -7,10 +7,17 @@ exported here is for Python producers, consumers of the outcome stream, and test
 from herald.contract.errors import HeraldError, SendError
 from herald.contract.events import OutcomeEvent
 from herald.contract.job import Interaction, SendJob, parse_job
-from herald.contract.names import INTERACTION_TASK, SEND_TASK
-from herald.producer import Producer, enqueue, record_interaction, wait_for_outcome
+from herald.contract.names import BATCH_TASK, INTERACTION_TASK, SEND_TASK
+from herald.producer import (
+    Producer,
+    enqueue,
+    enqueue_many,
+    record_interaction,
+    wait_for_outcome,
+)
 
 __all__ = [
+    "BATCH_TASK",
     "INTERACTION_TASK",
     "SEND_TASK",
     "HeraldError",
@@ -20,6 +27,7 @@ __all__ = [
     "SendError",
     "SendJob",
     "enqueue",
+    "enqueue_many",
     "parse_job",
     "record_interaction",
     "wait_for_outcome",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -20,14 +21,17 @@ import redis
 from celery import Celery
 
 from herald.config import Settings
+from herald.contract.errors import InvalidJob
 from herald.contract.events import OutcomeEvent, utc_stamp
 from herald.contract.job import SendJob, parse_interaction, parse_job
-from herald.contract.names import INTERACTION_TASK, SEND_TASK
+from herald.contract.names import BATCH_TASK, INTERACTION_TASK, SEND_TASK
 from herald.store.connection import build_store, resolve_urls
 from herald.store.keys import job_key
 from herald.store.records import JobRecords
 from herald.store.stream import wait_for_event
 
+#: Jobs per ``herald.send_batch`` message that :func:`enqueue_many` makes by default.
+DEFAULT_BATCH_SIZE = 100
 #: Connections a producer's pool may open to Herald's Redis.
 PRODUCER_CONNECTIONS = 8
 
@@ -53,11 +57,8 @@ class Producer:
 
         Raises :class:`herald.contract.errors.InvalidJob` before anything is recorded or sent.
         """
-        model = job if isinstance(job, SendJob) else parse_job(job)
-        payload = model.model_dump(mode="json", exclude_unset=True)
-        payload.setdefault("enqueued_at", utc_stamp())
-        task_id = model.job_id or str(uuid.uuid4())
-        payload["job_id"] = task_id
+        payload = _payload(job)
+        task_id = str(payload["job_id"])
         queue = queue or self.settings.queue
         self.store.record_queued(task_id, json.dumps(payload), queue=queue)
         self.app.send_task(
@@ -69,6 +70,42 @@ class Producer:
             kwargsrepr=f"{{'job': <job {task_id}>}}",
         )
         return task_id
+
+    def enqueue_many(
+        self,
+        jobs: Iterable[dict[str, Any] | SendJob],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        queue: str | None = None,
+    ) -> list[str]:
+        """Validate every job first, then publish them as ``herald.send_batch`` messages of
+        ``batch_size`` jobs on the bulk queue (``HERALD_BULK_QUEUE``); return their job_ids
+        in order (a job without one gets a fresh id). Each job is recorded as queued, a
+        batch in one round trip, before its message is published.
+
+        Raises :class:`herald.contract.errors.InvalidJob`, naming the job's index, before
+        anything is recorded or sent.
+        """
+        if not 1 <= batch_size <= self.settings.batch_max:
+            raise ValueError(
+                f"batch_size must be 1 to {self.settings.batch_max} (HERALD_BATCH_MAX)"
+            )
+        payloads = [_indexed(index, job) for index, job in enumerate(jobs)]
+        queue = queue or self.settings.bulk
+        with self.app.producer_or_acquire() as publisher:
+            for start in range(0, len(payloads), batch_size):
+                batch = payloads[start : start + batch_size]
+                self.store.record_queued_many(
+                    [(p["job_id"], json.dumps(p)) for p in batch], queue=queue
+                )
+                self.app.send_task(
+                    BATCH_TASK,
+                    kwargs={"jobs": batch},
+                    queue=queue,
+                    producer=publisher,
+                    kwargsrepr=f"{{'jobs': <{len(batch)} jobs>}}",
+                )
+        return [p["job_id"] for p in payloads]
 
     def record_interaction(self, interaction: dict[str, Any], *, queue: str | None = None) -> None:
         """Validate and enqueue ``herald.record_interaction``."""
@@ -91,6 +128,23 @@ class Producer:
         self.close()
 
 
+def _payload(job: dict[str, Any] | SendJob) -> dict[str, Any]:
+    """A job as it is published: validated, with its job_id and its enqueue time."""
+    model = job if isinstance(job, SendJob) else parse_job(job)
+    payload = model.model_dump(mode="json", exclude_unset=True)
+    payload.setdefault("enqueued_at", utc_stamp())
+    payload["job_id"] = model.job_id or str(uuid.uuid4())
+    return payload
+
+
+def _indexed(index: int, job: dict[str, Any] | SendJob) -> dict[str, Any]:
+    """:func:`_payload` of the job at ``index`` of many, its index named if it is invalid."""
+    try:
+        return _payload(job)
+    except InvalidJob as exc:
+        raise InvalidJob(f"job {index}: {exc.message}") from None
+
+
 def enqueue(
     app: Celery,
     job: dict[str, Any] | SendJob,
@@ -101,6 +155,19 @@ def enqueue(
     """:meth:`Producer.enqueue` of one job, by a producer made for this call."""
     with Producer(app, store=store) as producer:
         return producer.enqueue(job, queue=queue)
+
+
+def enqueue_many(
+    app: Celery,
+    jobs: Iterable[dict[str, Any] | SendJob],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    queue: str | None = None,
+    store: JobRecords | None = None,
+) -> list[str]:
+    """:meth:`Producer.enqueue_many`, by a producer made for this call."""
+    with Producer(app, store=store) as producer:
+        return producer.enqueue_many(jobs, batch_size=batch_size, queue=queue)
 
 
 def record_interaction(

@@ -304,3 +304,89 @@ def test_on_rabbitmq_a_backlog_older_than_the_margin_is_never_republished(
         with app.connection_for_write() as conn:
             conn.default_channel.queue_delete(queue)
         app.close()
+
+
+def test_a_worker_killed_mid_batch_loses_no_job_and_duplicates_no_event(
+    env: dict[str, str],
+    own_redis: RedisServer,
+    settings: Any,
+    sandbox: Sandbox,
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    from celery import Celery
+
+    from herald.contract.names import BATCH_TASK
+
+    queues = [settings.queue, settings.bulk]
+    jobs = [chat_job()[1] for _ in range(60)]
+    producer = Celery("producer", broker=own_redis.url, set_as_current=False)
+    producer.send_task(BATCH_TASK, kwargs={"jobs": jobs}, queue=settings.bulk)
+    producer.close()
+    outcomes = own_outcomes(own_redis, settings)
+    sandbox.delay(0.3)
+    try:
+        # Given a worker that has sent part of a batch when it is killed,
+        first = WorkerProcess(env, tmp_path / "first.log", concurrency=2, queues=queues)
+        workers.append(first.start())
+        deadline = time.monotonic() + 60
+        while len(outcomes.client.xrange(outcomes.stream)) < 10:
+            assert time.monotonic() < deadline, "the batch did not start"
+            time.sleep(0.05)
+        first.kill()
+        ended_before = len(outcomes.client.xrange(outcomes.stream))
+        assert ended_before < len(jobs), "the batch ended before the kill"
+        # when another worker comes up,
+        second = WorkerProcess(env, tmp_path / "second.log", concurrency=2, queues=queues)
+        workers.append(second.start())
+        # every job ends with exactly one event, and all are sent.
+        events = [outcomes.wait(j["job_id"], timeout=90, settle=0) for j in jobs]
+    finally:
+        sandbox.delay(0)
+    assert {e.event for e in events} == {"message.sent"}
+    time.sleep(1)
+    assert len(outcomes.client.xrange(outcomes.stream)) == len(jobs)
+    print(
+        f"\nkilled mid-batch after {ended_before} of {len(jobs)} jobs; 0 lost, 0 duplicate events"
+    )
+
+
+def test_a_single_job_goes_before_a_broadcast_queued_ahead_of_it(
+    env: dict[str, str],
+    own_redis: RedisServer,
+    settings: Any,
+    sandbox: Sandbox,
+    workers: list[WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    from celery import Celery
+
+    from herald.producer import Producer
+
+    # Given a broadcast of 10,000 jobs on the bulk queue, then one single job,
+    broadcast = [chat_job()[1] for _ in range(10_000)]
+    client = redis.Redis.from_url(own_redis.url)
+    app = Celery("producer", broker=own_redis.url, set_as_current=False)
+    from herald.config import Settings
+
+    own = Settings(broker_url=own_redis.url, redis_url=own_redis.url)
+    with Producer(app, own) as producer:
+        producer.enqueue_many(broadcast, batch_size=100)
+        queues = [own.queue, own.bulk]
+        worker = WorkerProcess(env, tmp_path / "worker.log", concurrency=8, queues=queues)
+        workers.append(worker.start())
+        outcomes = own_outcomes(own_redis, settings)
+        deadline = time.monotonic() + 60
+        while not outcomes.client.xlen(outcomes.stream):
+            assert time.monotonic() < deadline, "the broadcast did not start"
+            time.sleep(0.05)
+        _, single = chat_job()
+        started = time.monotonic()
+        producer.enqueue(single)
+        # its event comes while the broadcast is still being sent.
+        outcomes.wait(single["job_id"], timeout=30, settle=0)
+    took = time.monotonic() - started
+    left = client.llen(own.bulk)
+    app.close()
+    print(f"\na single job behind a 10,000-job broadcast: its event in {took:.2f} s")
+    assert left > 0, "the broadcast was over before the single job was taken"

@@ -68,7 +68,7 @@ def build_adapters(
         pool = ClientPool(
             connect_timeout=settings.http_connect_timeout_s,
             timeout=settings.http_timeout_s,
-            max_clients=settings.worker_concurrency,
+            max_clients=settings.worker_concurrency + settings.batch_concurrency,
             ssl_context=ssl_context,
             deadline_s=deadline_s,
         )

@@ -311,18 +311,20 @@ def ping(
 
 @cli.command()
 def schema(
-    which: Annotated[str, typer.Argument(help="job | event | interaction")],
+    which: Annotated[str, typer.Argument(help="job | batch | event | interaction")],
 ) -> None:
-    """Print the JSON Schema of the send job, the outcome event or the interaction."""
-    from herald.contract.job import Interaction, SendJob
+    """Print the JSON Schema of the send job, the batch, the outcome event or the
+    interaction."""
+    from herald.contract.job import Batch, Interaction, SendJob
 
     models: dict[str, type[BaseModel]] = {
         "job": SendJob,
+        "batch": Batch,
         "event": OutcomeEvent,
         "interaction": Interaction,
     }
     if which not in models:
-        raise fail(f"unknown schema {which!r}: choose job, event or interaction")
+        raise fail(f"unknown schema {which!r}: choose job, batch, event or interaction")
     print(json.dumps(models[which].model_json_schema(), indent=2))
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from herald.contract.job import DEFAULT_BATCH_MAX
 from herald.contract.names import DEFAULT_EVENTS_STREAM, DEFAULT_QUEUE
 
 
@@ -49,7 +50,7 @@ class Settings(BaseSettings):
     #: The queue of batches (``enqueue_many``); unset: ``<HERALD_QUEUE>.bulk``.
     bulk_queue: str | None = None
     #: The most jobs one ``herald.send_batch`` call may carry.
-    batch_max: int = Field(default=1000, ge=1)
+    batch_max: int = Field(default=DEFAULT_BATCH_MAX, ge=1)
     #: How many jobs of batches one worker process sends at once.
     batch_concurrency: int = Field(default=64, ge=1)
     timezone: str = "UTC"

@@ -226,6 +226,18 @@ class Interaction(Strict):
     at: AwareDatetime
 
 
+#: The most jobs a batch may carry by default (``HERALD_BATCH_MAX``).
+DEFAULT_BATCH_MAX = 1000
+
+
+class Batch(Strict):
+    """The keyword arguments of ``herald.send_batch`` (docs/contract.md#batches): its JSON
+    Schema, for producers; a worker reads each job on its own, so one invalid job fails
+    alone."""
+
+    jobs: list[SendJob] = Field(min_length=1, max_length=DEFAULT_BATCH_MAX)
+
+
 def describe(exc: ValidationError) -> str:
     """A short, people-readable summary of a validation error (no input values echoed)."""
     parts = []

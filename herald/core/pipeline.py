@@ -163,15 +163,16 @@ class Pipeline:
         task_id: str,
         queue: str | None = None,
         received_at: datetime | None = None,
+        task: str = SEND_TASK,
     ) -> Finished:
         """End a payload that is not a valid job with ``invalid_job``; a payload that is not
-        even an object is also kept in the dead-letter stream."""
+        even an object is also kept in the dead-letter stream (as a call of ``task``)."""
         ref = JobRef.of_refused(
             raw, task_id, enqueued_at=utc_stamp(received_at), queue=queue or self.settings.queue
         )
         event = self.outcomes.record(ref, token=uuid.uuid4().hex, error=error)
         if event is not None and not isinstance(raw, dict):
-            self.store.dead_letter(SEND_TASK, raw, error.message)
+            self.store.dead_letter(task, raw, error.message)
         return Finished(event)
 
     def expire(

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -37,6 +38,7 @@ import redis
 
 from herald.contract.events import OutcomeEvent
 from herald.contract.names import DEAD_STREAM
+from herald.store.coalesce import Coalescer
 from herald.store.decode import text
 from herald.store.keys import (
     KOMBU_UNACKED_KEY,
@@ -90,6 +92,43 @@ class Claim:
     snippets: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _ClaimCall:
+    job_id: str
+    token: str
+    now: str
+    contact_id: str
+    payload: str
+    queue: str
+    expires: str
+
+
+@dataclass(frozen=True)
+class _FinishCall:
+    event: OutcomeEvent
+    token: str
+    key: str
+    parts: dict[int, list[str]]
+    queue: str
+
+
+def _claim_of(answer: Any, interactions: Any, snippets: dict[str, str]) -> Claim:
+    reply = [text(v) for v in answer]
+    if reply[0] == "done":
+        return Claim("done")
+    if reply[0] == "busy":
+        return Claim("busy", lease_left=max(1, int(reply[1])))
+    return Claim(
+        "claimed",
+        attempts=int(reply[1]),
+        first_seen=reply[2],
+        parts={int(k): v for k, v in json.loads(reply[3]).items()},
+        in_doubt=reply[4] == "1",
+        interactions={text(k): json.loads(v) for k, v in interactions.items()},
+        snippets=snippets,
+    )
+
+
 class JobRecords:
     """Herald's state in Redis, shared by every worker of the fleet."""
 
@@ -121,19 +160,29 @@ class JobRecords:
         self._interaction = INTERACTION.on(client)
         self._sweep = SWEEP.on(client)
         self._queued = QUEUED.on(client)
+        self._claims: Coalescer[_ClaimCall, Claim] = Coalescer(self._claim_all)
+        self._finishes: Coalescer[_FinishCall, str | None] = Coalescer(self._finish_all)
 
     def record_queued(self, job_id: str, payload: str, *, queue: str) -> None:
         """Note a job as queued before it is published (no-op if it has a record already)."""
-        self._record(
-            keys={"record": job_key(job_id), "due": due_key(queue)},
-            args={
-                "job_id": job_id,
-                "payload": payload,
-                "queue": queue,
-                "margin_ms": self.margin_ms,
-                "retention_s": self.retention_s,
-            },
-        )
+        self.record_queued_many([(job_id, payload)], queue=queue)
+
+    def record_queued_many(self, jobs: Sequence[tuple[str, str]], *, queue: str) -> None:
+        """:meth:`record_queued` for each ``(job_id, payload)``, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, payload in jobs:
+            self._record(
+                keys={"record": job_key(job_id), "due": due_key(queue)},
+                args={
+                    "job_id": job_id,
+                    "payload": payload,
+                    "queue": queue,
+                    "margin_ms": self.margin_ms,
+                    "retention_s": self.retention_s,
+                },
+                client=pipe,
+            )
+        pipe.execute()
 
     def claim(
         self,
@@ -147,45 +196,47 @@ class JobRecords:
         expires: str | None = None,
     ) -> Claim:
         """Take the job's lease (or learn it is done or busy), with what routing and
-        rendering read: the contact's interactions and the snippet library. One round trip."""
+        rendering read: the contact's interactions and the snippet library. One round trip,
+        shared with the claims other threads make at the same time."""
+        return self._claims(
+            _ClaimCall(job_id, token, now, contact_id, payload, queue, expires or "")
+        )
+
+    def _claim_all(self, calls: Sequence[_ClaimCall]) -> list[Claim | BaseException]:
         pipe = self.redis.pipeline(transaction=False)
-        self._claim(
-            keys={
-                "record": job_key(job_id),
-                "lease": lease_key(job_id),
-                "stats": STATS_KEY,
-                "due": due_key(queue),
-                "watermark": watermark_key(queue),
-            },
-            args={
-                "token": token,
-                "lease_s": self.lease_s,
-                "retention_s": self.retention_s,
-                "now": now,
-                "job_id": job_id,
-                "payload": payload,
-                "queue": queue,
-                "expires": expires or "",
-            },
-            client=pipe,
-        )
-        pipe.hgetall(interactions_key(contact_id))
+        for call in calls:
+            self._claim(
+                keys={
+                    "record": job_key(call.job_id),
+                    "lease": lease_key(call.job_id),
+                    "stats": STATS_KEY,
+                    "due": due_key(call.queue),
+                    "watermark": watermark_key(call.queue),
+                },
+                args={
+                    "token": call.token,
+                    "lease_s": self.lease_s,
+                    "retention_s": self.retention_s,
+                    "now": call.now,
+                    "job_id": call.job_id,
+                    "payload": call.payload,
+                    "queue": call.queue,
+                    "expires": call.expires,
+                },
+                client=pipe,
+            )
+            pipe.hgetall(interactions_key(call.contact_id))
         pipe.hgetall(SNIPPETS_KEY)
-        answer, interactions, snippets = pipe.execute()
-        reply = [text(v) for v in answer]
-        if reply[0] == "done":
-            return Claim("done")
-        if reply[0] == "busy":
-            return Claim("busy", lease_left=max(1, int(reply[1])))
-        return Claim(
-            "claimed",
-            attempts=int(reply[1]),
-            first_seen=reply[2],
-            parts={int(k): v for k, v in json.loads(reply[3]).items()},
-            in_doubt=reply[4] == "1",
-            interactions={text(k): json.loads(v) for k, v in interactions.items()},
-            snippets={text(k): text(v) for k, v in snippets.items()},
-        )
+        replies = pipe.execute(raise_on_error=False)
+        snippets_reply = replies[-1]
+        if isinstance(snippets_reply, BaseException):
+            return [snippets_reply] * len(calls)
+        snippets = {text(k): text(v) for k, v in snippets_reply.items()}
+        claims: list[Claim | BaseException] = []
+        for answer, interactions in zip(replies[0:-1:2], replies[1:-1:2], strict=True):
+            failed = next((r for r in (answer, interactions) if isinstance(r, BaseException)), None)
+            claims.append(failed or _claim_of(answer, interactions, snippets))
+        return claims
 
     def save_progress(
         self, job_id: str, token: str, *, attempts: int, parts: dict[int, list[str]], queue: str
@@ -237,28 +288,39 @@ class JobRecords:
         queue: str,
     ) -> str | None:
         """Write the terminal state of the job ``key`` and append ``event``; None if the job
-        had finished already, or another attempt holds its lease."""
-        entry = self._finish(
-            keys={
-                "record": job_key(key),
-                "lease": lease_key(key),
-                "events": self.events_stream,
-                "due": due_key(queue),
-            },
-            args={
-                "token": token,
-                "outcome": event.data.outcome,
-                "attempts": event.data.attempts,
-                "parts": json.dumps(parts),
-                "retention_s": self.retention_s,
-                "job_id": key,
-                "event": event.event,
-                "entry_job_id": event.job_id,
-                "data": event.data.model_dump_json(),
-                "keep_ms": self.events_keep_ms,
-            },
-        )
-        return text(entry) if entry else None
+        had finished already, or another attempt holds its lease. One round trip, shared
+        with the finishes other threads make at the same time."""
+        return self._finishes(_FinishCall(event, token, key, parts, queue))
+
+    def _finish_all(self, calls: Sequence[_FinishCall]) -> list[str | BaseException | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        for call in calls:
+            event = call.event
+            self._finish(
+                keys={
+                    "record": job_key(call.key),
+                    "lease": lease_key(call.key),
+                    "events": self.events_stream,
+                    "due": due_key(call.queue),
+                },
+                args={
+                    "token": call.token,
+                    "outcome": event.data.outcome,
+                    "attempts": event.data.attempts,
+                    "parts": json.dumps(call.parts),
+                    "retention_s": self.retention_s,
+                    "job_id": call.key,
+                    "event": event.event,
+                    "entry_job_id": event.job_id,
+                    "data": event.data.model_dump_json(),
+                    "keep_ms": self.events_keep_ms,
+                },
+                client=pipe,
+            )
+        return [
+            entry if isinstance(entry, BaseException) else (text(entry) if entry else None)
+            for entry in pipe.execute(raise_on_error=False)
+        ]
 
     def attempts(self, job_id: str) -> int:
         """Tries made at the job's whole message so far, by its record."""

@@ -7,14 +7,17 @@ from __future__ import annotations
 from celery import Celery
 
 from herald.tasks.base import ContextSlot
+from herald.tasks.batch import register_send_batch
 from herald.tasks.interactions import register_record_interaction
 from herald.tasks.send import register_send_message
 
 
 def register_tasks(app: Celery, slot: ContextSlot) -> None:
-    """Register ``herald.send_message`` and ``herald.record_interaction`` on ``app``; their
-    bodies reach the worker context through ``slot``."""
+    """Register ``herald.send_message``, ``herald.send_batch`` and
+    ``herald.record_interaction`` on ``app``; their bodies reach the worker context through
+    ``slot``."""
     register_send_message(app, slot)
+    register_send_batch(app, slot)
     register_record_interaction(app, slot)
 
 

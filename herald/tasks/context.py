@@ -9,6 +9,7 @@ time cannot reach a job. Tests build contexts of their own with other settings.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from herald.config import Settings, load_channels
 from herald.config.snippets import load_snippets
 from herald.contract.errors import ConfigError
 from herald.contract.names import SEND_TASK
+from herald.core.batch import Batches
 from herald.core.observe import Observer
 from herald.core.pipeline import Pipeline
 from herald.core.sweeper import Publish, Sweeper
@@ -35,11 +37,13 @@ UNACKED_RESTORE_INTERVAL_S = 10
 
 @dataclass(frozen=True)
 class WorkerContext:
-    """One worker process's objects: settings, job records, pipeline, limiter, sweeper."""
+    """One worker process's objects: settings, job records, pipeline, batches (with their
+    fan-out threads), limiter, sweeper."""
 
     settings: Settings
     store: JobRecords
     pipeline: Pipeline
+    batches: Batches
     limiter: RateLimiter
     sweeper: Sweeper
 
@@ -53,9 +57,14 @@ class WorkerContext:
         channels = load_channels(settings.channels_file)
         adapters = build_adapters(channels, settings)
         snippets = load_snippets(settings.snippets_file)
-        store = build_store(settings, max_connections=settings.worker_concurrency + 4)
+        # A connection for each slot and each fan-out thread at most (calls made at once
+        # share round trips, so far fewer are open in practice).
+        connections = settings.worker_concurrency + settings.batch_concurrency + 4
+        store = build_store(settings, max_connections=connections)
         limiter = RateLimiter(store.redis, rate_limits(settings))
         pipeline = Pipeline(settings, channels, adapters, store, snippets, limiter, observer)
+        fanout = ThreadPoolExecutor(settings.batch_concurrency, thread_name_prefix="herald-batch")
+        batches = Batches(pipeline, fanout, batch_max=settings.batch_max)
         broker = resolve_urls(settings).broker
         redis_broker = broker.startswith(("redis://", "rediss://", "redis+socket://"))
         sweeper = Sweeper(
@@ -65,11 +74,12 @@ class WorkerContext:
             redis_broker=redis_broker,
             broker=redis_client(broker, max_connections=2) if redis_broker else None,
         )
-        return cls(settings, store, pipeline, limiter, sweeper)
+        return cls(settings, store, pipeline, batches, limiter, sweeper)
 
     def close(self) -> None:
         """Stop the sweeper and release the HTTP clients and Redis connections."""
         self.sweeper.stop()
+        self.batches.fanout.shutdown(wait=True)
         if self.sweeper.broker is not None:
             self.sweeper.broker.close()
         for adapter in self.pipeline.adapters.values():

@@ -28,6 +28,11 @@ from herald.worker.lifecycle import Lifecycle
 CHECKED_TRANSPORT = "herald.worker.transport:Transport"
 
 
+#: What a batch message may carry per job beyond the cap of one job (typical jobs are
+#: well under 1 KiB of JSON).
+BATCH_JOB_BYTES = 4096
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings, each chosen on purpose (see docs/operations.md); ``settings`` with
     the command line's flags already over them (:mod:`herald.worker.flags`)."""
@@ -49,8 +54,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     if urls.broker.startswith(("redis://", "rediss://")):
         # Every message is checked before Celery reads it (herald.worker.transport). A job
-        # up to 4 times the payload cap is still read, so that it ends with its own event.
-        body = 4 * settings.max_payload_bytes
+        # up to 4 times the payload cap is still read, so that it ends with its own event;
+        # a batch, with up to 4 KiB for each job it may carry on top.
+        body = 4 * settings.max_payload_bytes + settings.batch_max * BATCH_JOB_BYTES
         transport |= {
             "herald_state_url": urls.redis,
             "herald_body_bytes": body,
