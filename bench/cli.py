@@ -32,9 +32,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "concurrency, in one run (docs/performance.md).",
     )
     parser.add_argument(
-        "--scenario", action="append", choices=NAMES, metavar="NAME",
+        "--scenario",
+        action="append",
+        choices=NAMES,
+        metavar="NAME",
         help=f"run only this scenario (repeatable; default all): {', '.join(NAMES)}",
-    )  # fmt: skip
+    )
     parser.add_argument("--repeat", type=int, default=3, help="repeats of every case (3)")
     parser.add_argument("--jobs", type=int, help="jobs per drain (default per scenario)")
     parser.add_argument("--samples", type=int, help="idle scenario: jobs timed one by one")
@@ -55,7 +58,7 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 
 def machine(redis_url: str | None) -> dict[str, Any]:
     """Where and with what the figures were measured."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in ("celery", "kombu", "redis", "httpx", "httpcore", "hiredis"):
         try:
             versions[name] = metadata.version(name)
@@ -80,9 +83,13 @@ class Bench:
         self.processes = Processes(folder)
         self.records: list[dict[str, Any]] = []
         knobs = Knobs(
-            jobs=args.jobs, latency_ms=args.latency, pool=args.pool,
-            concurrency=args.concurrency, batch=args.batch_size, samples=args.samples,
-        )  # fmt: skip
+            jobs=args.jobs,
+            latency_ms=args.latency,
+            pool=args.pool,
+            concurrency=args.concurrency,
+            batch=args.batch_size,
+            samples=args.samples,
+        )
         chosen = args.scenario or NAMES
         self.scenarios = [s for s in scenarios(knobs) if s.name in chosen]
         self.folder = folder
@@ -95,10 +102,11 @@ class Bench:
         )
         port = provider.wait_for_line("listening", 30).split()[-1]
         runner = Runner(
-            Options(self.folder, f"http://127.0.0.1:{port}", self.args.redis_url,
-                    self.args.loglevel),
+            Options(
+                self.folder, f"http://127.0.0.1:{port}", self.args.redis_url, self.args.loglevel
+            ),
             self.processes,
-        )  # fmt: skip
+        )
         for repeat in range(1, self.args.repeat + 1):
             shared: dict[tuple[object, ...], dict[str, Any]] = {}
             for scenario in self.scenarios:
@@ -176,13 +184,24 @@ def main(argv: list[str] | None = None) -> int:
     goals = targets(bench.scenarios, bench.records)
     print_tables(console, rows, goals)
     if args.json:
-        args.json.write_text(json.dumps({
-            "command": ["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])],
-            "machine": info,
-            "runs": bench.records,
-            "summary": rows,
-            "targets": goals,
-        }, indent=2) + "\n")  # fmt: skip
+        args.json.write_text(
+            json.dumps(
+                {
+                    "command": [
+                        "python",
+                        "-m",
+                        "bench",
+                        *(argv if argv is not None else sys.argv[1:]),
+                    ],
+                    "machine": info,
+                    "runs": bench.records,
+                    "summary": rows,
+                    "targets": goals,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         console.print(f"JSON written to {args.json}", highlight=False)
     if args.keep:
         console.print(f"logs kept in {folder}", highlight=False)

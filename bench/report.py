@@ -42,11 +42,17 @@ def summarize(records: list[Record]) -> list[Record]:
             "repeats": len(ok),
             "status": "ok" if ok else runs[-1].get("status", "?"),
         }
-        rates = [_rate(r) for r in ok]
+        rates = [rate for rate in map(_rate, ok) if rate is not None]
         row["msg_per_s"] = _median(rates)
-        row["msg_per_s_range"] = [min(rates), max(rates)] if ok and None not in rates else None
-        for key in ("p50_ms", "p95_ms", "p99_ms", "cpu_s_per_job", "redis_calls_per_job",
-                    "redis_round_trips_per_job"):
+        row["msg_per_s_range"] = [min(rates), max(rates)] if rates else None
+        for key in (
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "cpu_s_per_job",
+            "redis_calls_per_job",
+            "redis_round_trips_per_job",
+        ):
             row[key] = _median(r.get(key) for r in ok)
         peaks = [r["peak_rss_mb"] for r in ok if r.get("peak_rss_mb") is not None]
         row["peak_rss_mb"] = max(peaks) if peaks else None
@@ -84,32 +90,39 @@ def targets(scenarios: list[Scenario], records: list[Record]) -> list[Record]:
                 continue
             values.append(top / base)
         measured = _median(values)
-        met = None if measured is None else (
-            measured >= target.ratio if target.at_least else measured <= target.ratio
+        met = (
+            None
+            if measured is None
+            else (measured >= target.ratio if target.at_least else measured <= target.ratio)
         )
-        out.append({
-            "target": target.name,
-            "goal": f"{'>=' if target.at_least else '<='} {target.ratio:g}{target.unit}",
-            "measured": round(measured, 3) if measured is not None else None,
-            "per_repeat": [round(v, 3) for v in values],
-            "unit": target.unit,
-            "met": met,
-            "status": "ok" if measured is not None else status,
-        })  # fmt: skip
+        out.append(
+            {
+                "target": target.name,
+                "goal": f"{'>=' if target.at_least else '<='} {target.ratio:g}{target.unit}",
+                "measured": round(measured, 3) if measured is not None else None,
+                "per_repeat": [round(v, 3) for v in values],
+                "unit": target.unit,
+                "met": met,
+                "status": "ok" if measured is not None else status,
+            }
+        )
     peaks = [
-        r["peak_rss_mb"] for r in records
+        r["peak_rss_mb"]
+        for r in records
         if r["kind"] in HERALD_KINDS and r.get("status") == "ok" and r.get("peak_rss_mb")
-    ]  # fmt: skip
+    ]
     if peaks:
-        out.append({
-            "target": "peak RSS per Herald worker process",
-            "goal": f"<= {RSS_LIMIT_MB:g} MB",
-            "measured": max(peaks),
-            "per_repeat": [],
-            "unit": " MB",
-            "met": max(peaks) <= RSS_LIMIT_MB,
-            "status": "ok",
-        })  # fmt: skip
+        out.append(
+            {
+                "target": "peak RSS per Herald worker process",
+                "goal": f"<= {RSS_LIMIT_MB:g} MB",
+                "measured": max(peaks),
+                "per_repeat": [],
+                "unit": " MB",
+                "met": max(peaks) <= RSS_LIMIT_MB,
+                "status": "ok",
+            }
+        )
     return out
 
 
@@ -121,29 +134,40 @@ def print_tables(console: Console, rows: list[Record], goals: list[Record]) -> N
     """The summary table and the targets table."""
     table = Table(title="Herald benchmark (medians over repeats)", show_lines=False)
     for name, justify in (
-        ("scenario", "left"), ("case", "left"), ("setup", "left"), ("msg/s", "right"),
-        ("idle p50/95/99 ms", "right"), ("CPU ms/job", "right"),
-        ("Redis cmds/job", "right"), ("trips/job", "right"),
-        ("peak RSS MB", "right"), ("note", "left"),
-    ):  # fmt: skip
+        ("scenario", "left"),
+        ("case", "left"),
+        ("setup", "left"),
+        ("msg/s", "right"),
+        ("idle p50/95/99 ms", "right"),
+        ("CPU ms/job", "right"),
+        ("Redis cmds/job", "right"),
+        ("trips/job", "right"),
+        ("peak RSS MB", "right"),
+        ("note", "left"),
+    ):
         table.add_column(name, justify=justify, no_wrap=name != "note")  # type: ignore[arg-type]
     for row in rows:
         idle = (
             f"{row['p50_ms']:.1f}/{row['p95_ms']:.1f}/{row['p99_ms']:.1f}"
-            if row.get("p50_ms") is not None else "-"
-        )  # fmt: skip
+            if row.get("p50_ms") is not None
+            else "-"
+        )
         cpu = row.get("cpu_s_per_job")
         note = "" if row["status"] == "ok" else str(row["status"])
         if row.get("failed_outcomes"):
             note = f"{row['failed_outcomes']} failed outcomes " + note
         table.add_row(
-            row["scenario"], row["kind"], row["setup"],
+            row["scenario"],
+            row["kind"],
+            row["setup"],
             "-" if row.get("p50_ms") is not None else _num(row.get("msg_per_s")),
-            idle, _num(cpu * 1000 if cpu is not None else None, "{:.2f}"),
+            idle,
+            _num(cpu * 1000 if cpu is not None else None, "{:.2f}"),
             _num(row.get("redis_calls_per_job"), "{:.1f}"),
             _num(row.get("redis_round_trips_per_job"), "{:.1f}"),
-            _num(row.get("peak_rss_mb"), "{:.0f}"), note,
-        )  # fmt: skip
+            _num(row.get("peak_rss_mb"), "{:.0f}"),
+            note,
+        )
     console.print(table)
     goal_table = Table(title="Targets (ratios within one run)")
     for name in ("target", "goal", "measured", "per repeat", "met"):
@@ -153,7 +177,10 @@ def print_tables(console: Console, rows: list[Record], goals: list[Record]) -> N
         shown = "-" if measured is None else f"{measured:g}{goal['unit']}"
         met = {True: "met", False: "NOT met", None: goal["status"]}[goal["met"]]
         goal_table.add_row(
-            goal["target"], goal["goal"], shown,
-            ", ".join(f"{v:g}" for v in goal["per_repeat"]), met,
-        )  # fmt: skip
+            goal["target"],
+            goal["goal"],
+            shown,
+            ", ".join(f"{v:g}" for v in goal["per_repeat"]),
+            met,
+        )
     console.print(goal_table)

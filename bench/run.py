@@ -86,7 +86,7 @@ class Runner:
 
     # ----------------------------------------------------------------- environment
     @contextlib.contextmanager
-    def redis(self) -> Iterator[str]:
+    def fresh_redis(self) -> Iterator[str]:
         """A Redis used by one case only."""
         self._count += 1
         if self.options.redis_url:
@@ -137,7 +137,13 @@ class Runner:
     def command(self, case: Case) -> list[str]:
         level = f"--loglevel={self.options.loglevel}"
         if case.kind is Kind.HERALD_HOST:
-            return [sys.executable, "-m", "herald.cli", "worker", "--loglevel", self.options.loglevel]
+            return [
+                sys.executable,
+                "-m",
+                "herald.cli",
+                "worker",
+                f"--loglevel={self.options.loglevel}",
+            ]
         app, queues = {
             Kind.NOOP: ("bench.baseline", BARE_QUEUE),
             Kind.HTTP: ("bench.baseline", BARE_QUEUE),
@@ -145,10 +151,21 @@ class Runner:
             Kind.HERALD_BATCH: ("herald.worker", f"herald,{BULK_QUEUE}"),
         }[case.kind]
         return [
-            sys.executable, "-m", "celery", "-A", app, "worker", "-E", "-Q", queues,
-            "-n", f"bench-{uuid.uuid4().hex[:8]}@%h", level,
-            f"--pool={case.pool}", f"--concurrency={case.concurrency}",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            app,
+            "worker",
+            "-E",
+            "-Q",
+            queues,
+            "-n",
+            f"bench-{uuid.uuid4().hex[:8]}@%h",
+            level,
+            f"--pool={case.pool}",
+            f"--concurrency={case.concurrency}",
+        ]
 
     def messages(self, case: Case, run: str, count: int) -> tuple[str, list[str]]:
         """The queue and the raw messages of ``count`` jobs for ``case``."""
@@ -170,7 +187,7 @@ class Runner:
         if case.kind is Kind.HERALD_BATCH and not self.batch_registered():
             return {"status": "n/a (task not registered)"}
         self.set_latency(case.latency_ms)
-        with self.redis() as url:
+        with self.fresh_redis() as url:
             client = redis.Redis.from_url(url)
             try:
                 return self._drain(case, url, client)
@@ -207,9 +224,15 @@ class Runner:
         return result
 
     def _cost(
-        self, case: Case, done: int, seconds: float, cpu: float,
-        before: tuple[int, int], after: tuple[int, int], own: int,
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        case: Case,
+        done: int,
+        seconds: float,
+        cpu: float,
+        before: tuple[int, int],
+        after: tuple[int, int],
+        own: int,
+    ) -> dict[str, Any]:
         jobs = max(done, 1)
         return {
             "status": "ok",
@@ -223,7 +246,7 @@ class Runner:
 
     def _why(self, worker: Child, done: int, total: int) -> str:
         log = worker.tail(20_000)
-        if "nregistered task" in log or "KeyError" in log and BATCH_TASK in log:
+        if "nregistered task" in log or ("KeyError" in log and BATCH_TASK in log):
             return "n/a (task not registered)"
         return f"stalled ({done}/{total} outcomes)"
 
@@ -248,13 +271,14 @@ class Runner:
             calls += 1
             if now != done:
                 done, last_change = now, time.monotonic()
-            elif time.monotonic() - last_change > STALL_S or not worker.alive():
-                break
-            elif self._rejected(worker):
+            elif self._stuck(worker, last_change):
                 break
         return done, calls
 
-    def _rejected(self, worker: Child) -> bool:
+    def _stuck(self, worker: Child, last_change: float) -> bool:
+        """No outcome for too long, the worker gone, or the task refused as unknown."""
+        if time.monotonic() - last_change > STALL_S or not worker.alive():
+            return True
         return "nregistered task" in worker.tail(4000)
 
     def batch_registered(self) -> bool:
@@ -276,7 +300,7 @@ class Runner:
     def idle(self, case: Case) -> dict[str, Any]:
         """One job at a time: enqueue -> outcome, ``case.jobs`` samples after a warm-up."""
         self.set_latency(case.latency_ms)
-        with self.redis() as url:
+        with self.fresh_redis() as url:
             client = redis.Redis.from_url(url)
             worker = self.processes.start(case.label(), self.command(case), self.env(url, case))
             try:
@@ -297,7 +321,7 @@ class Runner:
             while True:
                 if not worker.alive():
                     raise RuntimeError(f"{worker.name} exited:\n{worker.tail()}")
-                got = client.xread({stream: last}, count=1, block=wait_ms)
+                got: Any = client.xread({stream: last}, count=1, block=wait_ms)
                 if got:
                     break
                 raise RuntimeError(f"{worker.name}: no outcome in {wait_ms} ms:\n{worker.tail()}")
@@ -318,7 +342,7 @@ class Runner:
     # ----------------------------------------------------------------- producer
     def enqueue_many(self, case: Case) -> dict[str, Any]:
         """``enqueue_many`` from one child process; it times the call itself."""
-        with self.redis() as url:
+        with self.fresh_redis() as url:
             client = redis.Redis.from_url(url)
             before = redis_totals(client)
             env = self.env(url, case)
@@ -341,9 +365,11 @@ def _failed(client: redis.Redis) -> int:
     """Outcome events that are not ``message.sent`` (a benchmark should have none)."""
     failed, last = 0, "-"
     while True:
-        entries = client.xrange(EVENTS, min=last, count=5000)
-        entries = [e for e in entries if e[0].decode() != last]
-        if not entries:
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(  # type: ignore[assignment]
+            EVENTS, min=last, count=5000
+        )
+        fresh = [(key.decode(), fields) for key, fields in entries if key.decode() != last]
+        if not fresh:
             return failed
-        failed += sum(1 for _, fields in entries if fields.get(b"event") != b"message.sent")
-        last = entries[-1][0].decode()
+        failed += sum(fields.get(b"event") != b"message.sent" for _, fields in fresh)
+        last = fresh[-1][0]

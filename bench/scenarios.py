@@ -93,8 +93,17 @@ class Knobs:
     samples: int | None = None
 
 
-def _case(kind: Kind, pool: str | None, conc: int | None, ms: float, jobs: int, knobs: Knobs,
-          batch: int = 1, *, idle: bool = False) -> Case:
+def _case(
+    kind: Kind,
+    pool: str | None,
+    conc: int | None,
+    ms: float,
+    jobs: int,
+    knobs: Knobs,
+    batch: int = 1,
+    *,
+    idle: bool = False,
+) -> Case:
     case = Case(kind, pool, conc, ms, jobs, batch)
     count = knobs.samples if idle else knobs.jobs
     if count is not None:
@@ -139,8 +148,9 @@ def scenarios(knobs: Knobs) -> list[Scenario]:
                 _case(Kind.HTTP, "threads", 100, 200, SINGLE_JOBS, knobs),
                 _case(Kind.HERALD_HOST, None, None, 200, SINGLE_JOBS, knobs),
             ),
-            Target("host @200 ms: herald worker / bare threads 100", Kind.HERALD_HOST,
-                   Kind.HTTP, 2.0),
+            Target(
+                "host @200 ms: herald worker / bare threads 100", Kind.HERALD_HOST, Kind.HTTP, 2.0
+            ),
         ),
         Scenario(
             "batch-200",
@@ -149,8 +159,9 @@ def scenarios(knobs: Knobs) -> list[Scenario]:
                 _case(Kind.HTTP, "threads", 100, 200, SINGLE_JOBS, knobs),
                 _case(Kind.HERALD_BATCH, "threads", 100, 200, bulk_jobs, knobs, batch),
             ),
-            Target(f"send_batch {batch} @200 ms / bare threads 100", Kind.HERALD_BATCH,
-                   Kind.HTTP, 5.0),
+            Target(
+                f"send_batch {batch} @200 ms / bare threads 100", Kind.HERALD_BATCH, Kind.HTTP, 5.0
+            ),
         ),
         Scenario(
             "batch-0",
@@ -159,8 +170,7 @@ def scenarios(knobs: Knobs) -> list[Scenario]:
                 _case(Kind.HTTP, "prefork", 2, 0, SINGLE_JOBS, knobs),
                 _case(Kind.HERALD_BATCH, "prefork", 2, 0, bulk_jobs, knobs, batch),
             ),
-            Target(f"send_batch {batch} @0 ms / bare prefork 2", Kind.HERALD_BATCH,
-                   Kind.HTTP, 3.0),
+            Target(f"send_batch {batch} @0 ms / bare prefork 2", Kind.HERALD_BATCH, Kind.HTTP, 3.0),
         ),
         Scenario(
             "enqueue",
@@ -175,8 +185,7 @@ def scenarios(knobs: Knobs) -> list[Scenario]:
                 _case(Kind.HTTP, "threads", 100, 0, IDLE_SAMPLES, knobs, idle=True),
                 _case(Kind.HERALD, "threads", 100, 0, IDLE_SAMPLES, knobs, idle=True),
             ),
-            Target("idle p50: herald / bare http", Kind.HERALD, Kind.HTTP, 1.5,
-                   at_least=False),
+            Target("idle p50: herald / bare http", Kind.HERALD, Kind.HTTP, 1.5, at_least=False),
             idle=True,
         ),
     ]
