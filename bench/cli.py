@@ -20,7 +20,7 @@ import redis
 from rich.console import Console
 
 from bench.processes import Processes
-from bench.report import print_tables, summarize, targets
+from bench.report import markdown, print_tables, summarize, targets
 from bench.run import ROOT, Options, Runner
 from bench.scenarios import NAMES, Case, Kind, Knobs, Scenario, scenarios
 
@@ -47,6 +47,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=100, help="jobs per send_batch (100)")
     parser.add_argument("--redis-url", help="use this Redis (flushed per case; idle otherwise)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
+    parser.add_argument(
+        "--markdown", type=Path, metavar="PATH", help="also write the tables as Markdown"
+    )
     parser.add_argument("--loglevel", default="WARNING", help="the workers' log level")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     return parser.parse_args(argv)
@@ -93,6 +96,7 @@ class Bench:
         chosen = args.scenario or NAMES
         self.scenarios = [s for s in scenarios(knobs) if s.name in chosen]
         self.folder = folder
+        self.redis_version: str | None = None
 
     def run(self) -> None:
         env = dict(os.environ)
@@ -107,6 +111,12 @@ class Bench:
             ),
             self.processes,
         )
+        try:
+            self._repeats(runner)
+        finally:
+            self.redis_version = runner.redis_version
+
+    def _repeats(self, runner: Runner) -> None:
         for repeat in range(1, self.args.repeat + 1):
             shared: dict[tuple[object, ...], dict[str, Any]] = {}
             for scenario in self.scenarios:
@@ -162,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     # Wide enough for the table when the output is a file or a pipe (rich's default: 80).
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = Console(width=None if sys.stdout.isatty() else 200)
     folder = Path(tempfile.mkdtemp(prefix="herald-bench-"))
     info = machine(args.redis_url)
     bench = Bench(args, folder, console)
@@ -180,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print("interrupted: stopping every process, reporting what ran")
     finally:
         bench.processes.close()
+    info["redis_server"] = bench.redis_version
     rows = summarize(bench.records)
     goals = targets(bench.scenarios, bench.records)
     print_tables(console, rows, goals)
@@ -203,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             + "\n"
         )
         console.print(f"JSON written to {args.json}", highlight=False)
+    if args.markdown:
+        args.markdown.write_text(markdown(rows, goals))
+        console.print(f"Markdown written to {args.markdown}", highlight=False)
     if args.keep:
         console.print(f"logs kept in {folder}", highlight=False)
     else:

@@ -184,3 +184,41 @@ def print_tables(console: Console, rows: list[Record], goals: list[Record]) -> N
             met,
         )
     console.print(goal_table)
+
+
+def markdown(rows: list[Record], goals: list[Record]) -> str:
+    """Both tables as Markdown, for docs/performance.md."""
+    lines = [
+        "| scenario | case | setup | msg/s | idle p50/95/99 ms | CPU ms/job | Redis cmds/job "
+        "| trips/job | peak RSS MB | note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        idle = row.get("p50_ms") is not None
+        cpu = row.get("cpu_s_per_job")
+        cells = [
+            row["scenario"],
+            row["kind"],
+            row["setup"],
+            "-" if idle else _num(row.get("msg_per_s")),
+            f"{row['p50_ms']:.1f} / {row['p95_ms']:.1f} / {row['p99_ms']:.1f}" if idle else "-",
+            _num(cpu * 1000 if cpu is not None else None, "{:.2f}"),
+            _num(row.get("redis_calls_per_job"), "{:.1f}"),
+            _num(row.get("redis_round_trips_per_job"), "{:.1f}"),
+            _num(row.get("peak_rss_mb"), "{:.0f}"),
+            "" if row["status"] == "ok" else str(row["status"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "| target | goal | measured | per repeat | met |", "|---|---|---|---|---|"]
+    for goal in goals:
+        measured = goal["measured"]
+        met = {True: "met", False: "**not met**", None: goal["status"]}[goal["met"]]
+        cells = [
+            goal["target"],
+            goal["goal"].replace(">=", "≥").replace("<=", "≤"),
+            "-" if measured is None else f"{measured:g}{goal['unit']}",
+            ", ".join(f"{v:g}" for v in goal["per_repeat"]),
+            met,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

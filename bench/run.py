@@ -83,6 +83,8 @@ class Runner:
         self.processes = processes
         self._count = 0
         self._batch_registered: bool | None = None
+        #: The version of the Redis server the cases ran on (read from the first one).
+        self.redis_version: str | None = None
 
     # ----------------------------------------------------------------- environment
     @contextlib.contextmanager
@@ -93,14 +95,22 @@ class Runner:
             client = redis.Redis.from_url(self.options.redis_url)
             client.flushdb()
             client.close()
+            self._note_version(self.options.redis_url)
             yield self.options.redis_url
             return
         server = RedisServer(self.options.folder / f"redis-{self._count}").start()
         self.processes.on_close(server.stop)
         try:
+            self._note_version(server.url)
             yield server.url
         finally:
             server.stop()
+
+    def _note_version(self, url: str) -> None:
+        if self.redis_version is None:
+            client = redis.Redis.from_url(url)
+            self.redis_version = str(client.info("server").get("redis_version"))
+            client.close()
 
     def set_latency(self, ms: float) -> None:
         httpx.put(f"{self.options.provider_url}/_bench/latency", params={"ms": ms}, timeout=10)
