@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.scenarios import RSS_LIMIT_MB, Kind, Scenario
+from bench.scenarios import RSS_LIMIT_MB, Case, Kind, Scenario, Target
 
 Record = dict[str, Any]
 HERALD_KINDS = {Kind.HERALD, Kind.HERALD_HOST, Kind.HERALD_BATCH}
@@ -75,6 +75,7 @@ def targets(scenarios: list[Scenario], records: list[Record]) -> list[Record]:
         if target is None:
             continue
         mine = [r for r in records if r["scenario"] == scenario.name]
+        cases = {case.kind: case for case in scenario.cases}
         values: list[float] = []
         status = "ok"
         for repeat in sorted({r["repeat"] for r in mine}):
@@ -97,7 +98,8 @@ def targets(scenarios: list[Scenario], records: list[Record]) -> list[Record]:
         )
         out.append(
             {
-                "target": target.name,
+                "scenario": scenario.name,
+                "target": _name(scenario, target, cases),
                 "goal": f"{'>=' if target.at_least else '<='} {target.ratio:g}{target.unit}",
                 "measured": round(measured, 3) if measured is not None else None,
                 "per_repeat": [round(v, 3) for v in values],
@@ -114,6 +116,7 @@ def targets(scenarios: list[Scenario], records: list[Record]) -> list[Record]:
     if peaks:
         out.append(
             {
+                "scenario": None,
                 "target": "peak RSS per Herald worker process",
                 "goal": f"<= {RSS_LIMIT_MB:g} MB",
                 "measured": max(peaks),
@@ -124,6 +127,16 @@ def targets(scenarios: list[Scenario], records: list[Record]) -> list[Record]:
             }
         )
     return out
+
+
+def _name(scenario: Scenario, target: Target, cases: dict[Kind, Case]) -> str:
+    """What a target compares, with the setups actually run (flags may change them)."""
+    top = cases[target.numerator]
+    name = f"{scenario.name}: {top.kind} ({top.setup()})"
+    if target.denominator is not None:
+        base = cases[target.denominator]
+        name += f" / {base.kind} ({base.setup()})"
+    return f"{name}, idle p50" if scenario.idle else name
 
 
 def _num(value: float | None, fmt: str = "{:.0f}") -> str:

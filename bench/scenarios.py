@@ -55,7 +55,6 @@ class Case:
 class Target:
     """``numerator / denominator`` (msg/s, or a latency) compared with ``ratio``."""
 
-    name: str
     numerator: Kind
     denominator: Kind | None  # None: an absolute figure (jobs/s, MB)
     ratio: float
@@ -133,13 +132,13 @@ def scenarios(knobs: Knobs) -> list[Scenario]:
             "threads",
             "single jobs, threads 100, provider 200 ms",
             _trio("threads", 100, 200, knobs),
-            Target("threads 100 @200 ms: herald / bare http", Kind.HERALD, Kind.HTTP, 0.9),
+            Target(Kind.HERALD, Kind.HTTP, 0.9),
         ),
         Scenario(
             "prefork",
             "single jobs, prefork 2, provider 0 ms",
             _trio("prefork", 2, 0, knobs),
-            Target("prefork 2 @0 ms: herald / bare http", Kind.HERALD, Kind.HTTP, 0.8),
+            Target(Kind.HERALD, Kind.HTTP, 0.8),
         ),
         Scenario(
             "host",
@@ -148,9 +147,7 @@ def scenarios(knobs: Knobs) -> list[Scenario]:
                 _case(Kind.HTTP, "threads", 100, 200, SINGLE_JOBS, knobs),
                 _case(Kind.HERALD_HOST, None, None, 200, SINGLE_JOBS, knobs),
             ),
-            Target(
-                "host @200 ms: herald worker / bare threads 100", Kind.HERALD_HOST, Kind.HTTP, 2.0
-            ),
+            Target(Kind.HERALD_HOST, Kind.HTTP, 2.0),
         ),
         Scenario(
             "batch-200",
@@ -159,9 +156,7 @@ def scenarios(knobs: Knobs) -> list[Scenario]:
                 _case(Kind.HTTP, "threads", 100, 200, SINGLE_JOBS, knobs),
                 _case(Kind.HERALD_BATCH, "threads", 100, 200, bulk_jobs, knobs, batch),
             ),
-            Target(
-                f"send_batch {batch} @200 ms / bare threads 100", Kind.HERALD_BATCH, Kind.HTTP, 5.0
-            ),
+            Target(Kind.HERALD_BATCH, Kind.HTTP, 5.0),
         ),
         Scenario(
             "batch-0",
@@ -170,13 +165,13 @@ def scenarios(knobs: Knobs) -> list[Scenario]:
                 _case(Kind.HTTP, "prefork", 2, 0, SINGLE_JOBS, knobs),
                 _case(Kind.HERALD_BATCH, "prefork", 2, 0, bulk_jobs, knobs, batch),
             ),
-            Target(f"send_batch {batch} @0 ms / bare prefork 2", Kind.HERALD_BATCH, Kind.HTTP, 3.0),
+            Target(Kind.HERALD_BATCH, Kind.HTTP, 3.0),
         ),
         Scenario(
             "enqueue",
             f"enqueue_many from one process, {batch} jobs per message",
             (_case(Kind.ENQUEUE_MANY, None, None, 0, ENQUEUE_JOBS, knobs, batch),),
-            Target("enqueue_many jobs/s", Kind.ENQUEUE_MANY, None, 20_000, unit="/s"),
+            Target(Kind.ENQUEUE_MANY, None, 20_000, unit="/s"),
         ),
         Scenario(
             "idle",
@@ -185,7 +180,7 @@ def scenarios(knobs: Knobs) -> list[Scenario]:
                 _case(Kind.HTTP, "threads", 100, 0, IDLE_SAMPLES, knobs, idle=True),
                 _case(Kind.HERALD, "threads", 100, 0, IDLE_SAMPLES, knobs, idle=True),
             ),
-            Target("idle p50: herald / bare http", Kind.HERALD, Kind.HTTP, 1.5, at_least=False),
+            Target(Kind.HERALD, Kind.HTTP, 1.5, at_least=False),
             idle=True,
         ),
     ]
