@@ -51,11 +51,11 @@ class Child:
         except OSError:
             return ""
 
-    def wait_for_line(self, needle: str, timeout: float, start: int = 0) -> str:
+    def wait_for_line(self, needle: str, timeout: float) -> str:
         """Wait until its output holds ``needle``; return that line (raise if it exits)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            text = self.log.read_bytes()[start:].decode(errors="replace")
+            text = self.log.read_bytes().decode(errors="replace")
             for line in text.splitlines():
                 if needle in line:
                     return line

@@ -99,6 +99,7 @@ def targets(scenarios: list[Scenario], records: list[Record]) -> list[Record]:
         out.append(
             {
                 "scenario": scenario.name,
+                "what": scenario.title,
                 "target": _name(scenario, target, cases),
                 "goal": f"{'>=' if target.at_least else '<='} {target.ratio:g}{target.unit}",
                 "measured": round(measured, 3) if measured is not None else None,
@@ -117,6 +118,7 @@ def targets(scenarios: list[Scenario], records: list[Record]) -> list[Record]:
         out.append(
             {
                 "scenario": None,
+                "what": "the largest peak RSS of any Herald worker process in the run",
                 "target": "peak RSS per Herald worker process",
                 "goal": f"<= {RSS_LIMIT_MB:g} MB",
                 "measured": max(peaks),
