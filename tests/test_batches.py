@@ -133,7 +133,7 @@ def test_enqueue_many_validates_every_job_first_then_publishes_batches(
     jobs = [make_job([{"channel_id": "tg", "identifier": chat()}]) for _ in range(25)]
     bad = [*jobs[:3], {"contact": {}}]
     with Producer(celery_app) as producer:
-        with pytest.raises(InvalidJob, match="^job 3: "):
+        with pytest.raises(InvalidJob, match=r"^job 3: "):
             producer.enqueue_many(bad, batch_size=10)
         assert all(not rclient.exists(f"herald:job:{j['job_id']}") for j in jobs[:3])
         del jobs[0]["job_id"]

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 THIS = Path(__file__).resolve()
 SOURCES = sorted(
     p
-    for folder in ("herald", "scripts", "tests")
+    for folder in ("herald", "bench", "scripts", "tests")
     for p in (ROOT / folder).rglob("*.py")
     if p.resolve() != THIS
 )

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.timeout(300)
 def test_mypy_strict_on_the_package() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "herald"], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "mypy", "herald", "bench"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -23,7 +23,7 @@ def test_mypy_strict_on_the_package() -> None:
 def test_ruff_is_clean() -> None:
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or "ruff"
     result = subprocess.run(
-        [ruff, "check", "herald", "tests"], cwd=ROOT, capture_output=True, text=True
+        [ruff, "check", "herald", "bench", "tests"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
