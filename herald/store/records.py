@@ -18,7 +18,9 @@ set and the outcome stream can never disagree:
 - :meth:`JobRecords.schedule_retry` (``retry.lua``): hands the lease back and makes the job
   due when its wait is over; the sweeper publishes it then (no message waits in a worker).
 - :meth:`JobRecords.finish` (``finish.lua``): the terminal state and the outcome event, in
-  one step: only the first terminal transition of a ``job_id`` emits.
+  one step: only the first terminal transition of a ``job_id`` emits. In the same round
+  trip, what the webhooks need (:class:`Learned`, ``sent.lua``): who the contact is on each
+  of their channels, and which job each provider message id belongs to.
 - :meth:`JobRecords.sweep` and :meth:`JobRecords.mark_queued` (``sweep.lua``,
   ``queued.lua``): the due jobs, for :mod:`herald.core.sweeper`.
 
@@ -36,7 +38,7 @@ from typing import Any, Literal
 import redis
 
 from herald.contract.events import OutcomeEvent
-from herald.contract.names import DEAD_STREAM
+from herald.contract.names import DEAD_STREAM, DEFAULT_STATUS_STREAM
 from herald.store.decode import text
 from herald.store.keys import (
     KOMBU_UNACKED_KEY,
@@ -44,9 +46,12 @@ from herald.store.keys import (
     STATS_KEY,
     SWEEPER_KEY,
     due_key,
+    identity_key,
     interactions_key,
     job_key,
     lease_key,
+    message_key,
+    sent_key,
     watermark_key,
 )
 from herald.store.scripts import (
@@ -57,7 +62,9 @@ from herald.store.scripts import (
     QUEUED,
     RECORD,
     RETRY,
+    SENT,
     SWEEP,
+    Batch,
 )
 
 
@@ -90,6 +97,19 @@ class Claim:
     snippets: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Learned:
+    """What a job handled teaches the webhooks (docs/webhooks.md#inbound-messages): the
+    contact on each of their configured channels, and where the job's messages went."""
+
+    contact_id: str
+    #: (channel_id, identity, identifier as the job wrote it) of each configured channel
+    #: of the contact; identity as :func:`herald.core.identities.identity` makes it.
+    identities: tuple[tuple[str, str, str], ...] = ()
+    #: (channel_id, identity of the recipient) the job was sent on; None if it was not.
+    sent_to: tuple[str, str] | None = None
+
+
 class JobRecords:
     """Herald's state in Redis, shared by every worker of the fleet."""
 
@@ -102,9 +122,12 @@ class JobRecords:
         lease_s: int,
         margin_s: float,
         events_retention_s: float = 7 * 24 * 3600,
+        status_stream: str = DEFAULT_STATUS_STREAM,
     ):
         self.redis = client
         self.events_stream = events_stream
+        #: Where statuses that waited for their send are emitted (``sent.lua``).
+        self.status_stream = status_stream
         self.retention_s = retention_s
         self.lease_s = lease_s
         #: How long a queued job may go unclaimed before the sweeper looks at it.
@@ -117,7 +140,6 @@ class JobRecords:
         self._claim = CLAIM.on(client)
         self._progress = PROGRESS.on(client)
         self._retry = RETRY.on(client)
-        self._finish = FINISH.on(client)
         self._interaction = INTERACTION.on(client)
         self._sweep = SWEEP.on(client)
         self._queued = QUEUED.on(client)
@@ -235,10 +257,14 @@ class JobRecords:
         key: str,
         parts: dict[int, list[str]],
         queue: str,
+        learned: Learned | None = None,
     ) -> str | None:
         """Write the terminal state of the job ``key`` and append ``event``; None if the job
-        had finished already, or another attempt holds its lease."""
-        entry = self._finish(
+        had finished already, or another attempt holds its lease. What the job teaches the
+        webhooks (``learned``) is written in the same round trip, whichever it was."""
+        batch = Batch(self.redis)
+        FINISH.batch(
+            batch,
             keys={
                 "record": job_key(key),
                 "lease": lease_key(key),
@@ -258,7 +284,29 @@ class JobRecords:
                 "keep_ms": self.events_keep_ms,
             },
         )
+        if learned is not None:
+            self._learn(batch, learned, key, [i for k in sorted(parts) for i in parts[k]])
+        entry = batch.execute()[0]
         return text(entry) if entry else None
+
+    def _learn(self, batch: Batch, learned: Learned, job_id: str, message_ids: list[str]) -> None:
+        """Add to ``batch`` the writes of what a job teaches the webhooks."""
+        for channel_id, identity, identifier in learned.identities:
+            known = json.dumps({"contact_id": learned.contact_id, "identifier": identifier})
+            batch.command("SET", identity_key(channel_id, identity), known, "EX", self.retention_s)
+        if learned.sent_to is None:
+            return
+        channel_id, recipient = learned.sent_to
+        for message_id in message_ids:
+            SENT.batch(
+                batch,
+                keys={
+                    "message": message_key(channel_id, message_id),
+                    "sent": sent_key(channel_id, recipient),
+                    "statuses": self.status_stream,
+                },
+                args={"job_id": job_id, "message_id": message_id, "keep_ms": self.events_keep_ms},
+            )
 
     def attempts(self, job_id: str) -> int:
         """Tries made at the job's whole message so far, by its record."""
