@@ -110,9 +110,7 @@ TEST_CHANNELS: dict[str, tuple[str, str]] = {
 
 def secret_env() -> dict[str, str]:
     """``SANDBOX_<PROVIDER>`` variables holding the credentials the sandbox accepts."""
-    from herald.testing.sandbox import DEFAULT_SECRETS
-
-    from herald.testing.sandbox import callbacks
+    from herald.testing.sandbox import DEFAULT_SECRETS, callbacks
 
     env = {f"SANDBOX_{name.upper()}": value for name, value in DEFAULT_SECRETS.items()}
     env.setdefault("SANDBOX_EMAIL_SMTP", "smtp-secret")

@@ -58,9 +58,7 @@ def from_sender(webhooks: WebhookServer, sender: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("provider", list(CHANNELS))
-def test_a_signed_inbound_message_is_recorded_once(
-    webhooks: WebhookServer, provider: str
-) -> None:
+def test_a_signed_inbound_message_is_recorded_once(webhooks: WebhookServer, provider: str) -> None:
     # Given a contact's message, signed as the provider signs it
     sender, call = reply(provider, "Olá 👋🏽")
 
