@@ -29,7 +29,13 @@ from herald.cli.follow import follow_group, follow_stream
 from herald.cli.output import console, fail, line, note
 from herald.cli.ping import NoAnswer
 from herald.cli.ping import ping as ping_servers
-from herald.cli.tables import channels_table, events_table, job_table, snippets_table
+from herald.cli.tables import (
+    channels_table,
+    events_table,
+    job_table,
+    registrations_table,
+    snippets_table,
+)
 from herald.config import Settings, load_channels, redact_url
 from herald.contract.errors import ConfigError, InvalidJob
 from herald.contract.events import OutcomeEvent
@@ -367,8 +373,9 @@ def webhooks_urls(ctx: typer.Context) -> None:
     settings = ctx.obj.settings
     if not settings.webhooks_public_url:
         note("HERALD_WEBHOOKS_PUBLIC_URL is unset: these URLs are the local bind address")
-    for found in registrations(settings, load_channels(settings.channels_file)):
-        line(f"{found.channel_id}\t{found.channel_type}\t{found.url or '-'}\t{found.where}")
+    console.print(
+        registrations_table(registrations(settings, load_channels(settings.channels_file)))
+    )
 
 
 @snippets_cli.command("list")
