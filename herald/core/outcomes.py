@@ -21,7 +21,7 @@ from herald.contract.events import (
 )
 from herald.contract.job import SendJob, Workflow
 from herald.core.observe import Observer
-from herald.store.records import JobRecords, Learned
+from herald.store.records import JobRecords, KnownAs, Learned
 
 log = logging.getLogger("herald.outcomes")
 
@@ -41,9 +41,9 @@ class JobRef:
     enqueued_at: str
     #: The queue the job came from (its due set).
     queue: str
-    #: (channel_id, identity, identifier) of each configured channel of the contact, for
-    #: the webhooks to know the contact by (:class:`herald.store.records.Learned`).
-    identities: tuple[tuple[str, str, str], ...] = ()
+    #: The contact on each of their configured channels, for the webhooks to know them by
+    #: (:class:`herald.store.records.Learned`).
+    identities: tuple[KnownAs, ...] = ()
 
     @classmethod
     def of_job(
@@ -53,7 +53,7 @@ class JobRef:
         *,
         enqueued_at: str,
         queue: str,
-        identities: tuple[tuple[str, str, str], ...] = (),
+        identities: tuple[KnownAs, ...] = (),
     ) -> JobRef:
         """The reference of a valid job."""
         return cls(

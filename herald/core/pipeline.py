@@ -43,7 +43,7 @@ from herald.core.retry import NOT_RESENT, GiveUp, Requeue, RetryPolicy
 from herald.core.routing import Route, select_channel
 from herald.core.windows import check_window
 from herald.store.ratelimit import RateLimiter
-from herald.store.records import Claim, JobRecords
+from herald.store.records import Claim, JobRecords, KnownAs
 
 log = logging.getLogger("herald.pipeline")
 
@@ -263,10 +263,12 @@ class Pipeline:
                 f"job is {size} bytes of JSON; the limit is {limit} (HERALD_MAX_PAYLOAD_BYTES)"
             )
 
-    def _identities(self, job: SendJob) -> tuple[tuple[str, str, str], ...]:
-        """(channel_id, identity, identifier) of each configured channel of the contact."""
+    def _identities(self, job: SendJob) -> tuple[KnownAs, ...]:
+        """How the contact is known on each of their configured channels."""
         return tuple(
-            (c.channel_id, identity(self.channels[c.channel_id].type, c.identifier), c.identifier)
+            KnownAs(
+                c.channel_id, identity(self.channels[c.channel_id].type, c.identifier), c.identifier
+            )
             for c in job.contact.channels
             if c.channel_id in self.channels
         )

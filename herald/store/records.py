@@ -33,7 +33,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import redis
 
@@ -97,15 +97,23 @@ class Claim:
     snippets: dict[str, str] = field(default_factory=dict)
 
 
+class KnownAs(NamedTuple):
+    """How a contact is known on one channel: the identity webhooks name them by
+    (:func:`herald.core.identities.identity`), and the identifier as their jobs write it."""
+
+    channel_id: str
+    identity: str
+    identifier: str
+
+
 @dataclass(frozen=True)
 class Learned:
     """What a job handled teaches the webhooks (docs/webhooks.md#inbound-messages): the
     contact on each of their configured channels, and where the job's messages went."""
 
     contact_id: str
-    #: (channel_id, identity, identifier as the job wrote it) of each configured channel
-    #: of the contact; identity as :func:`herald.core.identities.identity` makes it.
-    identities: tuple[tuple[str, str, str], ...] = ()
+    #: The contact on each of their configured channels.
+    identities: tuple[KnownAs, ...] = ()
     #: (channel_id, identity of the recipient) the job was sent on; None if it was not.
     sent_to: tuple[str, str] | None = None
 
