@@ -267,6 +267,25 @@ def test_a_status_before_the_send_is_recorded_waits_for_it(
     assert len(outcomes.for_job(job["job_id"])) == 1
 
 
+def test_a_provider_id_sent_again_by_another_job_starts_afresh(
+    context: WorkerContext, webhooks: WebhookServer
+) -> None:
+    # A sandbox restarted on the same Redis answers ids it answered before; the record of
+    # the earlier job's message must not hold the later job's statuses back
+    wamid, to = f"wamid.reused-{uuid.uuid4().hex}", phone()
+    jobs = [make_job([{"channel_id": "wa", "identifier": to}]) for _ in range(2)]
+    for job in jobs:
+        ref = JobRef.of_job(
+            parse_job(job), job["job_id"], enqueued_at=utc_stamp(), queue=context.settings.queue
+        )
+        context.pipeline.outcomes.record(
+            ref, token="t", channel=("wa", "whatsapp"), parts={0: [wamid]}, recipient=to
+        )
+        report(webhooks, "wa", wamid, to, "read")
+        [entry] = webhooks.wait_statuses(job["job_id"], 1)
+        assert entry["event"] == "message.read"
+
+
 def test_the_sandbox_calls_back_after_a_send(
     core: Core, webhooks: WebhookServer, sandbox: Sandbox
 ) -> None:

@@ -304,6 +304,7 @@ def two_way(
         {"channel_id": "wa", "identifier": "+351 911 111 111"},
     ]
     first = _job(run, 7, channels, channel="wa")
+    first["contact"]["id"] = f"c-{run}"  # a contact with no interaction yet, on any run
     then = {**_job(run, 8, channels), "contact": first["contact"]}
     sandbox.callbacks.on(
         "whatsapp", Target(f"http://{bind}/webhooks/wa", reply="👍 Thanks, got it!", delay_s=0.3)

@@ -1,7 +1,9 @@
 -- sent: remember a message Herald sent, by its provider's id: the job it belongs to, and
 -- when it went to the contact (receipts that mark every earlier message read this). A
 -- status that came before the send was recorded (kept by status.lua) is emitted now, with
--- the job_id (docs/webhooks.md#statuses).
+-- the job_id (docs/webhooks.md#statuses). A record of another job under the same id is
+-- stale (a provider does not reuse ids; a sandbox restarted on the same Redis does) and is
+-- dropped first.
 -- Returns how many waiting statuses were emitted.
 --
 -- KEYS[1] message: the message's record herald:message:<channel_id>:<provider id>
@@ -19,6 +21,8 @@ local message_id = ARGV[2]
 local keep_ms = tonumber(ARGV[3])
 
 local now = now_ms()
+local known = redis.call('HGET', message, 'job_id')
+if known and known ~= job_id then redis.call('DEL', message) end
 redis.call('HSET', message, 'job_id', job_id)
 redis.call('PEXPIRE', message, keep_ms)
 redis.call('ZADD', sent, 'NX', now, message_id)

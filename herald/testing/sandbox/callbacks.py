@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -422,6 +423,9 @@ class Callbacks:
     made: list[tuple[str, int]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _numbers: dict[str, int] = field(default_factory=dict)
+    #: Where the replies' ids start: a provider never reuses one, so neither do two
+    #: sandboxes calling one Redis (a second demo run): they would be taken as repeats.
+    _first: int = field(default_factory=lambda: random.randint(1, 10**8) * 1000)
 
     def on(self, provider: str, target: Target) -> None:
         """After each send through ``provider``, call back ``target``."""
@@ -437,7 +441,8 @@ class Callbacks:
         if target is None:
             return
         with self._lock:
-            number = self._numbers[sent.provider] = self._numbers.get(sent.provider, 0) + 1
+            number = self._numbers.get(sent.provider, self._first) + 1
+            self._numbers[sent.provider] = number
         calls: list[tuple[Webhook, str]] = []
         for status in target.statuses:
             call = status_call(
