@@ -50,39 +50,55 @@ def sandbox() -> Iterator[Sandbox]:
         yield box
 
 
+#: What the Meta channels' webhooks are verified with (the sandbox signs with these).
+META_WEBHOOK = (
+    '\napp_secret = "${SANDBOX_META_APP_SECRET}"\nverify_token = "${SANDBOX_META_VERIFY_TOKEN}"'
+)
+
 #: The test channels, one per channel type: id -> TOML body. ``{url}`` is the sandbox,
 #: ``{smtp_port}`` the local SMTP server; ``${SANDBOX_<PROVIDER>}`` is the credential the
 #: sandbox accepts for that provider (see ``secret_env``). Only types Herald has an adapter
 #: for are written, so a type's channel appears as soon as its adapter is registered.
 TEST_CHANNELS: dict[str, tuple[str, str]] = {
-    "tg": ("telegram", 'bot_token = "${SANDBOX_TELEGRAM}"\nbase_url = "{url}"'),
+    "tg": (
+        "telegram",
+        'bot_token = "${SANDBOX_TELEGRAM}"\nbase_url = "{url}"\n'
+        'webhook_secret = "${SANDBOX_TELEGRAM_WEBHOOK_SECRET}"',
+    ),
     "hook": ("custom", 'url = "{url}/webhook/t"\nsecret = "${SANDBOX_CUSTOM}"'),
     "wa": (
         "whatsapp",
         'phone_number_id = "106540352242922"\naccess_token = "${SANDBOX_WHATSAPP}"\n'
-        'base_url = "{url}"',
+        'base_url = "{url}"' + META_WEBHOOK,
     ),
     "fb": (
         "messenger",
-        'page_id = "1100223344"\npage_access_token = "${SANDBOX_MESSENGER}"\nbase_url = "{url}"',
+        'page_id = "1100223344"\npage_access_token = "${SANDBOX_MESSENGER}"\nbase_url = "{url}"'
+        + META_WEBHOOK,
     ),
     "ig": (
         "instagram",
-        'page_id = "17841400000000001"\naccess_token = "${SANDBOX_INSTAGRAM}"\nbase_url = "{url}"',
+        'page_id = "17841400000000001"\naccess_token = "${SANDBOX_INSTAGRAM}"\nbase_url = "{url}"'
+        + META_WEBHOOK,
     ),
     "sms": (
         "twilio_sms",
         'account_sid = "AC00000000000000000000000000000001"\nauth_token = "${SANDBOX_TWILIO_SMS}"\n'
         'from_number = "+15005550006"\nbase_url = "{url}"',
     ),
-    "line": ("line", 'channel_access_token = "${SANDBOX_LINE}"\nbase_url = "{url}"'),
+    "line": (
+        "line",
+        'channel_access_token = "${SANDBOX_LINE}"\nbase_url = "{url}"\n'
+        'channel_secret = "${SANDBOX_LINE_CHANNEL_SECRET}"',
+    ),
     "viber": (
         "viber",
         'auth_token = "${SANDBOX_VIBER}"\nsender_name = "Herald Shop"\nbase_url = "{url}"',
     ),
     "sg": (
         "sendgrid",
-        'api_key = "${SANDBOX_SENDGRID}"\nfrom_address = "shop@herald.test"\nbase_url = "{url}"',
+        'api_key = "${SANDBOX_SENDGRID}"\nfrom_address = "shop@herald.test"\nbase_url = "{url}"\n'
+        'event_public_key = "${SANDBOX_SENDGRID_EVENT_PUBLIC_KEY}"',
     ),
     "mail": (
         "email_smtp",
@@ -94,10 +110,15 @@ TEST_CHANNELS: dict[str, tuple[str, str]] = {
 
 def secret_env() -> dict[str, str]:
     """``SANDBOX_<PROVIDER>`` variables holding the credentials the sandbox accepts."""
-    from herald.testing.sandbox import DEFAULT_SECRETS
+    from herald.testing.sandbox import DEFAULT_SECRETS, callbacks
 
     env = {f"SANDBOX_{name.upper()}": value for name, value in DEFAULT_SECRETS.items()}
     env.setdefault("SANDBOX_EMAIL_SMTP", "smtp-secret")
+    env["SANDBOX_META_APP_SECRET"] = callbacks.META_APP_SECRET
+    env["SANDBOX_META_VERIFY_TOKEN"] = callbacks.META_VERIFY_TOKEN
+    env["SANDBOX_TELEGRAM_WEBHOOK_SECRET"] = callbacks.TELEGRAM_WEBHOOK_SECRET
+    env["SANDBOX_LINE_CHANNEL_SECRET"] = callbacks.LINE_CHANNEL_SECRET
+    env["SANDBOX_SENDGRID_EVENT_PUBLIC_KEY"] = callbacks.SENDGRID_EVENT_PUBLIC_KEY
     return env
 
 
@@ -145,6 +166,8 @@ def herald_env(
         "HERALD_CHANNELS_FILE": str(channels),
         "HERALD_SNIPPETS_FILE": str(folder / "snippets.toml"),
         "HERALD_EVENTS_STREAM": f"herald:events:test-{RUN}",
+        "HERALD_INBOUND_STREAM": f"herald:inbound:test-{RUN}",
+        "HERALD_STATUS_STREAM": f"herald:statuses:test-{RUN}",
         "HERALD_QUEUE": f"herald-test-{RUN}",
         "HERALD_TIMEZONE": "Asia/Tokyo",
         "HERALD_RETRY_BACKOFF_S": "0.05",
@@ -210,6 +233,15 @@ def worker(celery_app: Any, settings: Settings) -> Iterator[Any]:
         shutdown_timeout=30,
     ) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def webhooks(settings: Settings) -> Iterator[Any]:
+    """The webhook server (herald webhooks) of this run's channels, on a free port."""
+    from tests.webhook_support import WebhookServer
+
+    with WebhookServer(settings) as server:
+        yield server
 
 
 class Outcomes:

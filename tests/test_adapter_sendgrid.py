@@ -116,6 +116,8 @@ def test_email_request_bytes(sandbox: Sandbox, adapter: SendGridAdapter) -> None
                 "disposition": "attachment",
             }
         ],
+        # The Event Webhook reports it back on every event (docs/webhooks.md#sendgrid).
+        "custom_args": {"job_id": "run-1:s1"},
     }
 
 
@@ -146,6 +148,7 @@ def test_custom_payload_is_merged_over_the_body(sandbox: Sandbox, adapter: SendG
     assert mail_requests(sandbox)[0].json() == {
         "personalizations": [{"to": [{"email": "ana@example.com"}]}],
         **payload,
+        "custom_args": {"job_id": "run-1:s1"},
     }
 
 

@@ -4,6 +4,7 @@ is bound to a local of its name at the top, and the Python wrappers pass exactly
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from typing import Any, TypedDict, get_type_hints
 
@@ -157,3 +158,29 @@ def test_the_scripts_cite_docs_that_exist(path: Path) -> None:
         file, _, anchor = cited.partition("#")
         assert (ROOT / file).is_file(), cited
         assert not anchor or anchor in headings(ROOT / file), cited
+
+
+def test_a_batch_loads_its_scripts_when_redis_does_not_have_them(
+    rclient: redis.Redis[Any],
+) -> None:
+    # Given a Redis that has forgotten every script (a restart, a failover)
+    from herald.store.scripts import INBOUND, Batch
+
+    rclient.script_flush()
+    seen, stream = f"test:seen:{uuid.uuid4().hex}", f"test:stream:{uuid.uuid4().hex}"
+    batch = Batch(rclient)
+    batch.command("SET", f"{seen}:before", "1")
+    for _ in range(2):
+        INBOUND.batch(
+            batch,
+            keys={"seen": seen, "inbound": stream},
+            args={"event": "message.received", "data": "{}", "keep_ms": 60_000},
+        )
+
+    # When it runs: one pipeline; the NOSCRIPT calls loaded and sent again, in order
+    replies = batch.execute()
+
+    # Then every reply is the one a loaded script gives, and nothing ran twice
+    assert replies[0] in (True, "OK")
+    assert replies[1] and replies[2] is None
+    assert rclient.xlen(stream) == 1

@@ -77,6 +77,7 @@ def build_adapters(
             pool,
             deadline_s=deadline_s,
             fetch_allow_networks=settings.fetch_allow_networks,
+            webhook_url=settings.webhook_url(channel_id),
         )
     return adapters
 

@@ -20,6 +20,7 @@ from herald.contract.errors import (
     InvalidContent,
     ProviderUnavailable,
     RateLimited,
+    RecipientUnavailable,
     SendError,
 )
 
@@ -72,6 +73,19 @@ def classify(answer: Answer, errors: ErrorTable, what: str, *, mask: Mask) -> Se
     if issubclass(cls, ProviderUnavailable):
         return cls(message, provider_code=code, in_doubt=in_doubt(answer))
     return cls(message, provider_code=code)
+
+
+def undelivered(
+    keys: tuple[Key, ...], errors: ErrorTable, what: str, text: str, *, mask: Mask
+) -> SendError:
+    """The Herald error of a message the provider accepted and reports undelivered later
+    (a webhook: WhatsApp's 131026, Twilio's 30003): by ``errors`` like an answer, else
+    ``recipient_unavailable`` (it reached the provider, not the recipient). ``keys`` are the
+    provider's codes, the first is reported; none gives a null ``provider_code``."""
+    key = next((key for key in keys if key in errors), None)
+    cls = RecipientUnavailable if key is None else errors[key]
+    message = f"{what}: {mask.shown(text or 'undelivered')}"
+    return cls(message, provider_code=str(keys[0]) if keys else None)
 
 
 def by_status(status: int) -> type[SendError]:

@@ -76,6 +76,7 @@ class Adapter(ABC, Generic[C, P]):
         *,
         deadline_s: float | None = None,
         fetch_allow_networks: Sequence[IPv4Network | IPv6Network] = (),
+        webhook_url: str | None = None,
     ) -> None:
         if not isinstance(channel, self.config_type):
             raise ConfigError(f"channel {channel.id} is not a {self.channel_type} channel")
@@ -86,6 +87,9 @@ class Adapter(ABC, Generic[C, P]):
         self.deadline_s = http.deadline_s if deadline_s is None else deadline_s
         #: Networks a URL from a job may be fetched from although not public (attachments).
         self.fetch_allow_networks = tuple(fetch_allow_networks)
+        #: The public URL of this channel's webhook (``herald webhooks``), when configured:
+        #: providers that take a callback URL per message are given it (Twilio).
+        self.webhook_url = webhook_url
         #: Hides the channel's secrets in every error text built from a provider's answer.
         self.mask = Mask.of(self.secrets())
         http.hide(self.mask)

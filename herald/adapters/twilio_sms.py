@@ -111,6 +111,9 @@ class TwilioSmsAdapter(Adapter[TwilioSmsChannel, TwilioForm]):
             form = self._merged(form, msg.payload)
         else:
             raise InvalidContent(f"twilio_sms cannot send {msg.type}")
+        if self.webhook_url and not any(name == "StatusCallback" for name, _ in form):
+            # Twilio posts this message's statuses there (docs/webhooks.md#twilio-sms).
+            form.append(("StatusCallback", self.webhook_url))
         return [Part(0, TwilioForm(tuple(form)))]
 
     def _merged(self, form: Form, payload: dict[str, Any]) -> Form:

@@ -1,5 +1,5 @@
 """The ``herald`` command: worker, send, events, job, ping, channels, snippets, redis,
-schema, demo.
+schema, webhooks, demo.
 
 Every failure a person can act on is one line on stderr and a non-zero exit: a server
 that does not answer (named by URL, password hidden, and by the variable it came from),
@@ -29,7 +29,13 @@ from herald.cli.follow import follow_group, follow_stream
 from herald.cli.output import console, fail, line, note
 from herald.cli.ping import NoAnswer
 from herald.cli.ping import ping as ping_servers
-from herald.cli.tables import channels_table, events_table, job_table, snippets_table
+from herald.cli.tables import (
+    channels_table,
+    events_table,
+    job_table,
+    registrations_table,
+    snippets_table,
+)
 from herald.config import Settings, load_channels, redact_url
 from herald.contract.errors import ConfigError, InvalidJob
 from herald.contract.events import OutcomeEvent
@@ -81,6 +87,13 @@ snippets_cli = _typer("The run-time snippet library (no worker restart needed)."
 cli.add_typer(snippets_cli, name="snippets")
 redis_cli = _typer("The embedded Redis Herald starts when HERALD_BROKER_URL is unset.")
 cli.add_typer(redis_cli, name="redis")
+webhooks_cli = typer.Typer(
+    help="Provider webhooks: inbound messages and delivery statuses (docs/webhooks.md).",
+    rich_markup_mode=None,
+    pretty_exceptions_show_locals=False,
+    invoke_without_command=True,
+)
+cli.add_typer(webhooks_cli, name="webhooks")
 
 
 def _print_version(wanted: bool) -> None:
@@ -346,7 +359,45 @@ def channels_check(
     except ConfigError as exc:
         raise fail(f"{path}: {exc}", 1) from None
     console.print(channels_table(channels))
+    from herald.webhooks.verify import missing
+
+    for channel_id, channel in channels.items():
+        lacking = missing(channel)
+        if lacking:
+            note(
+                f"channel {channel_id}: no {', '.join(lacking)}; its webhooks cannot be"
+                " verified, and herald webhooks refuses them"
+            )
     line(f"{path}: {len(channels)} channel(s), ok")
+
+
+@webhooks_cli.callback()
+def webhooks(
+    ctx: typer.Context,
+    loglevel: Annotated[str, typer.Option(help="Log level.")] = "info",
+) -> None:
+    """Serve the providers' webhooks at HERALD_WEBHOOKS_BIND (/webhooks/<channel_id>)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from herald.webhooks.server import serve
+
+    session: Session = ctx.obj
+    session.redis().close()  # one line, not a traceback, when Redis does not answer
+    line(f"herald webhooks on http://{session.settings.webhooks_bind}")
+    serve(session.settings, log_level=loglevel.lower())
+
+
+@webhooks_cli.command("urls")
+def webhooks_urls(ctx: typer.Context) -> None:
+    """Print the URL to register with each channel's provider, and where."""
+    from herald.webhooks.server import registrations
+
+    settings = ctx.obj.settings
+    if not settings.webhooks_public_url:
+        note("HERALD_WEBHOOKS_PUBLIC_URL is unset: these URLs are the local bind address")
+    console.print(
+        registrations_table(registrations(settings, load_channels(settings.channels_file)))
+    )
 
 
 @snippets_cli.command("list")

@@ -5,12 +5,17 @@ Every value from a job, a provider or a file is shown as text, never read as ric
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 from rich.text import Text
 
 from herald.cli.jobs import JobView
 from herald.config import ChannelConfig, redact_url
 from herald.contract.events import OutcomeEvent
+
+if TYPE_CHECKING:
+    from herald.webhooks.server import Registration
 
 #: Characters of an error message an events table shows (``--json`` has all of it).
 ERROR_SHOWN = 60
@@ -97,4 +102,12 @@ def snippets_table(from_file: dict[str, str], live: dict[str, str]) -> Table:
     for name in sorted(from_file.keys() | live.keys()):
         source = "redis" if name in live else "file"
         table.add_row(Text(f"/{name}"), source, Text(live.get(name, from_file.get(name, ""))))
+    return table
+
+
+def registrations_table(found: list[Registration]) -> Table:
+    """Each channel's webhook URL and where to register it (docs/webhooks.md)."""
+    table = Table("channel", "type", "webhook URL", "register it at")
+    for row in found:
+        table.add_row(Text(row.channel_id), row.channel_type, Text(row.url or "-"), row.where)
     return table

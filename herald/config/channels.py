@@ -36,6 +36,10 @@ class ChannelType(StrEnum):
     CUSTOM = "custom"
 
 
+#: What Telegram takes as a webhook's ``secret_token``.
+_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
 class ChannelBase(BaseModel):
     """What every channel has: its id and an optional base URL for its provider."""
 
@@ -45,7 +49,15 @@ class ChannelBase(BaseModel):
     base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")] | None = None
 
 
-class WhatsAppChannel(ChannelBase):
+class MetaWebhook(BaseModel):
+    """What Meta's webhooks need (docs/webhooks.md#whatsapp-messenger-instagram): the app
+    secret that signs them and the verify token of the subscription handshake."""
+
+    app_secret: SecretStr | None = None
+    verify_token: SecretStr | None = None
+
+
+class WhatsAppChannel(ChannelBase, MetaWebhook):
     """WhatsApp Cloud API number."""
 
     type: Literal[ChannelType.WHATSAPP]
@@ -53,7 +65,7 @@ class WhatsAppChannel(ChannelBase):
     access_token: SecretStr
 
 
-class MessengerChannel(ChannelBase):
+class MessengerChannel(ChannelBase, MetaWebhook):
     """Facebook Messenger page."""
 
     type: Literal[ChannelType.MESSENGER]
@@ -61,7 +73,7 @@ class MessengerChannel(ChannelBase):
     page_access_token: SecretStr
 
 
-class InstagramChannel(ChannelBase):
+class InstagramChannel(ChannelBase, MetaWebhook):
     """Instagram professional account."""
 
     type: Literal[ChannelType.INSTAGRAM]
@@ -74,6 +86,15 @@ class TelegramChannel(ChannelBase):
 
     type: Literal[ChannelType.TELEGRAM]
     bot_token: SecretStr
+    #: The ``secret_token`` given to setWebhook, sent back in every webhook call's header.
+    webhook_secret: SecretStr | None = None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_token(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and not _SECRET_TOKEN.match(secret.get_secret_value()):
+            raise ValueError("webhook_secret must be 1 to 256 of A-Z, a-z, 0-9, _ and -")
+        return secret
 
 
 class TwilioSmsChannel(ChannelBase):
@@ -104,6 +125,17 @@ class SendGridChannel(ChannelBase):
     type: Literal[ChannelType.SENDGRID]
     api_key: SecretStr
     from_address: str
+    #: The Event Webhook's verification key (base64 DER, as SendGrid shows it, or PEM).
+    event_public_key: str | None = None
+
+    @field_validator("event_public_key")
+    @classmethod
+    def _ec_key(cls, key: str | None) -> str | None:
+        if key is not None:
+            from herald.config.keys import load_ec_public_key
+
+            load_ec_public_key(key)
+        return key
 
 
 class LineChannel(ChannelBase):
@@ -111,6 +143,8 @@ class LineChannel(ChannelBase):
 
     type: Literal[ChannelType.LINE]
     channel_access_token: SecretStr
+    #: The channel secret that signs LINE's webhook calls.
+    channel_secret: SecretStr | None = None
 
 
 class ViberChannel(ChannelBase):

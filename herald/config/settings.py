@@ -11,12 +11,19 @@ from enum import StrEnum
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from herald.contract.job import DEFAULT_BATCH_MAX
-from herald.contract.names import DEFAULT_EVENTS_STREAM, DEFAULT_QUEUE
+from herald.contract.names import (
+    DEFAULT_EVENTS_STREAM,
+    DEFAULT_INBOUND_STREAM,
+    DEFAULT_QUEUE,
+    DEFAULT_STATUS_STREAM,
+    WEBHOOK_PATH,
+)
 
 
 def default_data_dir() -> Path:
@@ -45,6 +52,18 @@ class Settings(BaseSettings):
     #: How long the outcome stream keeps an event: older ones are trimmed as events are
     #: added (XADD MINID ~), so the stream does not grow without bound.
     events_retention_s: float = Field(default=7 * 24 * 3600, gt=0)
+    #: Inbound messages from provider webhooks (docs/webhooks.md#what-the-streams-carry).
+    inbound_stream: str = DEFAULT_INBOUND_STREAM
+    #: Delivery statuses of sent messages, from provider webhooks.
+    status_stream: str = DEFAULT_STATUS_STREAM
+    #: Where ``herald webhooks`` listens: ``host:port``.
+    webhooks_bind: Annotated[str, Field(pattern=r"^\[?[\w.:-]*\]?:\d{1,5}$")] = "127.0.0.1:8088"
+    #: The public URL providers reach ``herald webhooks`` at (``https://hooks.example``),
+    #: behind a proxy: Twilio's signatures are checked against it, and sends ask Twilio for
+    #: status callbacks there. Unset: no status callbacks are asked for.
+    webhooks_public_url: (
+        Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")] | None
+    ) = None
     #: The queue of single jobs: workers consume it, ``herald send`` publishes to it.
     queue: str = DEFAULT_QUEUE
     #: The queue of batches (``enqueue_many``); unset: ``<HERALD_QUEUE>.bulk``.
@@ -118,6 +137,13 @@ class Settings(BaseSettings):
     def consumed(self) -> tuple[str, ...]:
         """The queues a worker consumes, single jobs first."""
         return self.worker_queues or (self.queue, self.bulk)
+
+    def webhook_url(self, channel_id: str) -> str | None:
+        """The public URL of a channel's webhook, when ``HERALD_WEBHOOKS_PUBLIC_URL`` is set."""
+        if not self.webhooks_public_url:
+            return None
+        path = WEBHOOK_PATH.format(channel_id=quote(channel_id, safe=""))
+        return self.webhooks_public_url.rstrip("/") + path
 
     @field_validator("fetch_allow_networks", mode="before")
     @classmethod

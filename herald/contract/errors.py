@@ -7,6 +7,11 @@ Every failure a send can meet is one of these, and each carries the outcome
     HeraldError                      root; never raised itself
     ├── ConfigError                  the settings or the channels file are unusable
     ├── Throttled                    the fleet's rate limit asks for a wait (never a failure)
+    ├── WebhookRefused               a provider's webhook call is refused (its HTTP status)
+    │   ├── Unverified               403: the call's signature or token does not verify
+    │   │   └── Unsigned             401: the call carries no signature or token at all
+    │   ├── MalformedWebhook         400: verified, but not the provider's documented shape
+    │   └── WebhookTooLarge          413: the body is over the size cap
     └── SendError                    a job cannot be (or was not) delivered
         ├── PermanentError           retrying cannot help: fail the job now
         │   ├── InvalidJob           invalid_job: the job breaks the contract
@@ -50,6 +55,39 @@ class Throttled(HeraldError):
         self.wait = wait
         #: Short waits this call has already spent for a slot.
         self.waits = waits
+
+
+class WebhookRefused(HeraldError):
+    """Raised when ``herald webhooks`` refuses a call; ``status`` is its HTTP answer.
+
+    The message is for logs and the answer's body: it never holds a secret or the body.
+    """
+
+    status: ClassVar[int] = 400
+
+
+class Unverified(WebhookRefused):
+    """Raised when a webhook call's signature, token or timestamp does not verify."""
+
+    status = 403
+
+
+class Unsigned(Unverified):
+    """Raised when a webhook call carries none of the signature or token its provider sends."""
+
+    status = 401
+
+
+class MalformedWebhook(WebhookRefused):
+    """Raised when a verified webhook call is not in its provider's documented shape."""
+
+    status = 400
+
+
+class WebhookTooLarge(WebhookRefused):
+    """Raised when a webhook call's body is over the size cap."""
+
+    status = 413
 
 
 class SendError(HeraldError):

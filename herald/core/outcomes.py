@@ -21,7 +21,7 @@ from herald.contract.events import (
 )
 from herald.contract.job import SendJob, Workflow
 from herald.core.observe import Observer
-from herald.store.records import JobRecords
+from herald.store.records import JobRecords, KnownAs, Learned
 
 log = logging.getLogger("herald.outcomes")
 
@@ -41,9 +41,20 @@ class JobRef:
     enqueued_at: str
     #: The queue the job came from (its due set).
     queue: str
+    #: The contact on each of their configured channels, for the webhooks to know them by
+    #: (:class:`herald.store.records.Learned`).
+    identities: tuple[KnownAs, ...] = ()
 
     @classmethod
-    def of_job(cls, job: SendJob, job_id: str, *, enqueued_at: str, queue: str) -> JobRef:
+    def of_job(
+        cls,
+        job: SendJob,
+        job_id: str,
+        *,
+        enqueued_at: str,
+        queue: str,
+        identities: tuple[KnownAs, ...] = (),
+    ) -> JobRef:
         """The reference of a valid job."""
         return cls(
             key=job_id,
@@ -53,6 +64,7 @@ class JobRef:
             failure_branch=job.failure_branch,
             enqueued_at=enqueued_at,
             queue=queue,
+            identities=identities,
         )
 
     @classmethod
@@ -113,8 +125,12 @@ class Outcomes:
         channel: tuple[str, str] | None = None,
         parts: dict[int, list[str]] | None = None,
         attempts: int = 0,
+        recipient: str | None = None,
     ) -> OutcomeEvent | None:
-        """End the job: append its one event. Returns None if it had ended already."""
+        """End the job: append its one event. Returns None if it had ended already.
+
+        ``recipient`` is the identity the job was sent to on ``channel``: with it, the
+        provider ids of ``parts`` are kept for the statuses webhooks report later."""
         outcome: Literal["sent", "failed"] = "failed" if error else "sent"
         parts = parts or {}
         event = OutcomeEvent(
@@ -135,7 +151,13 @@ class Outcomes:
                 finished_at=utc_stamp(),
             ),
         )
-        entry = self.store.finish(event, token, key=ref.key, parts=parts, queue=ref.queue)
+        learned = None
+        if ref.contact_id is not None and (ref.identities or parts):
+            sent_to = (channel[0], recipient) if channel and recipient is not None else None
+            learned = Learned(ref.contact_id, ref.identities, sent_to)
+        entry = self.store.finish(
+            event, token, key=ref.key, parts=parts, queue=ref.queue, learned=learned
+        )
         if entry is None:
             log.info("job %s had ended already; no second event", ref.key)
             return None

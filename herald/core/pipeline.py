@@ -35,6 +35,7 @@ from herald.contract.events import OutcomeEvent, utc_stamp
 from herald.contract.job import SendJob, parse_job
 from herald.contract.names import SEND_TASK
 from herald.core.delivery import Attempt, Delivery, Result
+from herald.core.identities import identity
 from herald.core.observe import Observer
 from herald.core.outcomes import JobRef, Outcomes
 from herald.core.render import Budget, RenderContext, render_message
@@ -42,7 +43,7 @@ from herald.core.retry import NOT_RESENT, GiveUp, Requeue, RetryPolicy
 from herald.core.routing import Route, select_channel
 from herald.core.windows import check_window
 from herald.store.ratelimit import RateLimiter
-from herald.store.records import Claim, JobRecords
+from herald.store.records import Claim, JobRecords, KnownAs
 
 log = logging.getLogger("herald.pipeline")
 
@@ -125,7 +126,9 @@ class Pipeline:
             return Finished(None)
         if not job.enqueued_at and claim.first_seen:
             enqueued = claim.first_seen
-        ref = JobRef.of_job(job, job_id, enqueued_at=enqueued, queue=queue)
+        ref = JobRef.of_job(
+            job, job_id, enqueued_at=enqueued, queue=queue, identities=self._identities(job)
+        )
         attempt = Attempt(job_id, token, claim.attempts, dict(claim.parts), queue=queue)
         if claim.attempts == 0 and not claim.in_doubt:
             self.observer.job_started(self._age(ref) if job.enqueued_at else None)
@@ -213,6 +216,7 @@ class Pipeline:
                 channel=(channel.id, str(channel.type)),
                 parts=attempt.parts,
                 attempts=attempt.attempts,
+                recipient=identity(channel.type, route.identifier),
             )
         )
 
@@ -259,6 +263,16 @@ class Pipeline:
             raise InvalidJob(
                 f"job is {size} bytes of JSON; the limit is {limit} (HERALD_MAX_PAYLOAD_BYTES)"
             )
+
+    def _identities(self, job: SendJob) -> tuple[KnownAs, ...]:
+        """How the contact is known on each of their configured channels."""
+        return tuple(
+            KnownAs(
+                c.channel_id, identity(self.channels[c.channel_id].type, c.identifier), c.identifier
+            )
+            for c in job.contact.channels
+            if c.channel_id in self.channels
+        )
 
     def _age(self, ref: JobRef) -> float:
         started = datetime.fromisoformat(ref.enqueued_at.replace("Z", "+00:00"))

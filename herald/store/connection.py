@@ -72,4 +72,5 @@ def build_store(settings: Settings, *, max_connections: int) -> JobRecords:
         lease_s=settings.lease_s,
         margin_s=settings.sweep_margin_s,
         events_retention_s=settings.events_retention_s,
+        status_stream=settings.status_stream,
     )

@@ -30,6 +30,20 @@ RATE_KEY = "herald:rate:{scope}"
 STATS_KEY = "herald:stats"
 #: Interactions recorded for a contact: hash of channel_id -> JSON {at_ms, at, identifier}.
 INTERACTIONS_KEY = "herald:contact:{contact_id}:interactions"
+#: How Herald knows a contact on a channel, learned from the jobs it sends: JSON
+#: {contact_id, identifier} under the identifier as providers' webhooks name the contact
+#: (herald.core.identities), kept for HERALD_STATE_RETENTION_S.
+IDENTITY_KEY = "herald:identity:{channel_id}:{identity}"
+#: A message Herald sent, by the provider's id (a hash: ``job_id``, ``rank`` of the newest
+#: status emitted, ``pending:<rank>`` statuses that came before the send was recorded),
+#: kept for HERALD_EVENTS_RETENTION_S.
+MESSAGE_KEY = "herald:message:{channel_id}:{message_id}"
+#: Messages sent to one contact on a channel (a sorted set of provider ids by send time in
+#: ms), for receipts that mark every earlier message (Messenger's watermarks).
+SENT_KEY = "herald:sent:{channel_id}:{identity}"
+#: An inbound webhook event already recorded (its provider's dedupe key), kept for
+#: HERALD_EVENTS_RETENTION_S.
+SEEN_KEY = "herald:seen:{channel_id}:{event_id}"
 
 
 def job_key(job_id: str) -> str:
@@ -70,3 +84,23 @@ def inflight_key(queue: str, owner: str) -> str:
 def alive_key(inflight: str) -> str:
     """The heartbeat of the consumer of an in-flight list (gone once it has died)."""
     return f"{inflight}:alive"
+
+
+def identity_key(channel_id: str, identity: str) -> str:
+    """The contact Herald knows as ``identity`` on ``channel_id``."""
+    return IDENTITY_KEY.format(channel_id=channel_id, identity=identity)
+
+
+def message_key(channel_id: str, message_id: str) -> str:
+    """The record of the message the provider of ``channel_id`` knows as ``message_id``."""
+    return MESSAGE_KEY.format(channel_id=channel_id, message_id=message_id)
+
+
+def sent_key(channel_id: str, identity: str) -> str:
+    """The messages sent to ``identity`` on ``channel_id``, by send time."""
+    return SENT_KEY.format(channel_id=channel_id, identity=identity)
+
+
+def seen_key(channel_id: str, event_id: str) -> str:
+    """The dedupe mark of one inbound webhook event of ``channel_id``."""
+    return SEEN_KEY.format(channel_id=channel_id, event_id=event_id)

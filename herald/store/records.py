@@ -18,7 +18,9 @@ set and the outcome stream can never disagree:
 - :meth:`JobRecords.schedule_retry` (``retry.lua``): hands the lease back and makes the job
   due when its wait is over; the sweeper publishes it then (no message waits in a worker).
 - :meth:`JobRecords.finish` (``finish.lua``): the terminal state and the outcome event, in
-  one step: only the first terminal transition of a ``job_id`` emits.
+  one step: only the first terminal transition of a ``job_id`` emits. In the same round
+  trip, what the webhooks need (:class:`Learned`, ``sent.lua``): who the contact is on each
+  of their channels, and which job each provider message id belongs to.
 - :meth:`JobRecords.sweep` and :meth:`JobRecords.mark_queued` (``sweep.lua``,
   ``queued.lua``): the due jobs, for :mod:`herald.core.sweeper`.
 
@@ -32,12 +34,12 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import redis
 
 from herald.contract.events import OutcomeEvent
-from herald.contract.names import DEAD_STREAM
+from herald.contract.names import DEAD_STREAM, DEFAULT_STATUS_STREAM
 from herald.store.coalesce import Coalescer
 from herald.store.decode import text
 from herald.store.keys import (
@@ -46,9 +48,12 @@ from herald.store.keys import (
     STATS_KEY,
     SWEEPER_KEY,
     due_key,
+    identity_key,
     interactions_key,
     job_key,
     lease_key,
+    message_key,
+    sent_key,
     watermark_key,
 )
 from herald.store.scripts import (
@@ -59,7 +64,9 @@ from herald.store.scripts import (
     QUEUED,
     RECORD,
     RETRY,
+    SENT,
     SWEEP,
+    Batch,
 )
 
 
@@ -110,6 +117,7 @@ class _FinishCall:
     key: str
     parts: dict[int, list[str]]
     queue: str
+    learned: Learned | None
 
 
 def _claim_of(answer: Any, interactions: Any, snippets: dict[str, str]) -> Claim:
@@ -129,6 +137,27 @@ def _claim_of(answer: Any, interactions: Any, snippets: dict[str, str]) -> Claim
     )
 
 
+class KnownAs(NamedTuple):
+    """How a contact is known on one channel: the identity webhooks name them by
+    (:func:`herald.core.identities.identity`), and the identifier as their jobs write it."""
+
+    channel_id: str
+    identity: str
+    identifier: str
+
+
+@dataclass(frozen=True)
+class Learned:
+    """What a job handled teaches the webhooks (docs/webhooks.md#inbound-messages): the
+    contact on each of their configured channels, and where the job's messages went."""
+
+    contact_id: str
+    #: The contact on each of their configured channels.
+    identities: tuple[KnownAs, ...] = ()
+    #: (channel_id, identity of the recipient) the job was sent on; None if it was not.
+    sent_to: tuple[str, str] | None = None
+
+
 class JobRecords:
     """Herald's state in Redis, shared by every worker of the fleet."""
 
@@ -141,9 +170,12 @@ class JobRecords:
         lease_s: int,
         margin_s: float,
         events_retention_s: float = 7 * 24 * 3600,
+        status_stream: str = DEFAULT_STATUS_STREAM,
     ):
         self.redis = client
         self.events_stream = events_stream
+        #: Where statuses that waited for their send are emitted (``sent.lua``).
+        self.status_stream = status_stream
         self.retention_s = retention_s
         self.lease_s = lease_s
         #: How long a queued job may go unclaimed before the sweeper looks at it.
@@ -153,10 +185,8 @@ class JobRecords:
         #: The fleet's sweeper lock (one fleet per Redis).
         self.sweeper_key = SWEEPER_KEY
         self._record = RECORD.on(client)
-        self._claim = CLAIM.on(client)
         self._progress = PROGRESS.on(client)
         self._retry = RETRY.on(client)
-        self._finish = FINISH.on(client)
         self._interaction = INTERACTION.on(client)
         self._sweep = SWEEP.on(client)
         self._queued = QUEUED.on(client)
@@ -203,9 +233,10 @@ class JobRecords:
         )
 
     def _claim_all(self, calls: Sequence[_ClaimCall]) -> list[Claim | BaseException]:
-        pipe = self.redis.pipeline(transaction=False)
+        batch = Batch(self.redis)
         for call in calls:
-            self._claim(
+            CLAIM.batch(
+                batch,
                 keys={
                     "record": job_key(call.job_id),
                     "lease": lease_key(call.job_id),
@@ -223,18 +254,17 @@ class JobRecords:
                     "queue": call.queue,
                     "expires": call.expires,
                 },
-                client=pipe,
             )
-            pipe.hgetall(interactions_key(call.contact_id))
-        pipe.hgetall(SNIPPETS_KEY)
-        replies = pipe.execute(raise_on_error=False)
+            batch.command("HGETALL", interactions_key(call.contact_id))
+        batch.command("HGETALL", SNIPPETS_KEY)
+        replies = batch.execute(raise_on_error=False)
         snippets_reply = replies[-1]
-        if isinstance(snippets_reply, BaseException):
+        if isinstance(snippets_reply, Exception):
             return [snippets_reply] * len(calls)
         snippets = {text(k): text(v) for k, v in snippets_reply.items()}
         claims: list[Claim | BaseException] = []
         for answer, interactions in zip(replies[0:-1:2], replies[1:-1:2], strict=True):
-            failed = next((r for r in (answer, interactions) if isinstance(r, BaseException)), None)
+            failed = next((r for r in (answer, interactions) if isinstance(r, Exception)), None)
             claims.append(failed or _claim_of(answer, interactions, snippets))
         return claims
 
@@ -286,17 +316,21 @@ class JobRecords:
         key: str,
         parts: dict[int, list[str]],
         queue: str,
+        learned: Learned | None = None,
     ) -> str | None:
         """Write the terminal state of the job ``key`` and append ``event``; None if the job
-        had finished already, or another attempt holds its lease. One round trip, shared
-        with the finishes other threads make at the same time."""
-        return self._finishes(_FinishCall(event, token, key, parts, queue))
+        had finished already, or another attempt holds its lease. What the job teaches the
+        webhooks (``learned``) is written in the same round trip, which is shared with the
+        finishes other threads make at the same time."""
+        return self._finishes(_FinishCall(event, token, key, parts, queue, learned))
 
     def _finish_all(self, calls: Sequence[_FinishCall]) -> list[str | BaseException | None]:
-        pipe = self.redis.pipeline(transaction=False)
+        batch = Batch(self.redis)
+        spans = []
         for call in calls:
-            event = call.event
-            self._finish(
+            start, event, parts = len(batch), call.event, call.parts
+            FINISH.batch(
+                batch,
                 keys={
                     "record": job_key(call.key),
                     "lease": lease_key(call.key),
@@ -307,7 +341,7 @@ class JobRecords:
                     "token": call.token,
                     "outcome": event.data.outcome,
                     "attempts": event.data.attempts,
-                    "parts": json.dumps(call.parts),
+                    "parts": json.dumps(parts),
                     "retention_s": self.retention_s,
                     "job_id": call.key,
                     "event": event.event,
@@ -315,12 +349,37 @@ class JobRecords:
                     "data": event.data.model_dump_json(),
                     "keep_ms": self.events_keep_ms,
                 },
-                client=pipe,
             )
-        return [
-            entry if isinstance(entry, BaseException) else (text(entry) if entry else None)
-            for entry in pipe.execute(raise_on_error=False)
-        ]
+            if call.learned is not None:
+                ids = [i for k in sorted(parts) for i in parts[k]]
+                self._learn(batch, call.learned, call.key, ids)
+            spans.append((start, len(batch)))
+        replies = batch.execute(raise_on_error=False)
+        results: list[str | BaseException | None] = []
+        for start, end in spans:
+            failed = next((r for r in replies[start:end] if isinstance(r, Exception)), None)
+            entry = replies[start]
+            results.append(failed or (text(entry) if entry else None))
+        return results
+
+    def _learn(self, batch: Batch, learned: Learned, job_id: str, message_ids: list[str]) -> None:
+        """Add to ``batch`` the writes of what a job teaches the webhooks."""
+        for channel_id, identity, identifier in learned.identities:
+            known = json.dumps({"contact_id": learned.contact_id, "identifier": identifier})
+            batch.command("SET", identity_key(channel_id, identity), known, "EX", self.retention_s)
+        if learned.sent_to is None:
+            return
+        channel_id, recipient = learned.sent_to
+        for message_id in message_ids:
+            SENT.batch(
+                batch,
+                keys={
+                    "message": message_key(channel_id, message_id),
+                    "sent": sent_key(channel_id, recipient),
+                    "statuses": self.status_stream,
+                },
+                args={"job_id": job_id, "message_id": message_id, "keep_ms": self.events_keep_ms},
+            )
 
     def attempts(self, job_id: str) -> int:
         """Tries made at the job's whole message so far, by its record."""

@@ -13,6 +13,7 @@ A script that calls ``now_ms()`` gets ``lua/_now.lua`` put before it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from itertools import takewhile
 from typing import Any, Generic, TypedDict, TypeVar, get_origin, get_type_hints
 
 import redis
+from redis.exceptions import NoScriptError
 
 #: An ARGV value as redis-py sends it.
 Arg = str | int | float
@@ -127,6 +129,8 @@ class Script(Generic[K, A]):
         self.name = name
         self.header = parse_header(name, text)
         self.source = with_prelude(text)
+        #: The SHA1 Redis knows the script by (EVALSHA).
+        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
         _check(name, "KEYS", self.header.keys, keys)
         _check(name, "ARGV", self.header.args, args)
         self.key_type, self.arg_type = keys, args
@@ -137,6 +141,10 @@ class Script(Generic[K, A]):
             self.header.keys.positional(keys, f"{self.name}.lua KEYS"),
             self.header.args.positional(args, f"{self.name}.lua ARGV"),
         )
+
+    def batch(self, batch: Batch, *, keys: K, args: A) -> None:
+        """Add a call of this script to ``batch``."""
+        batch.script(self, *self.positional(keys, args))
 
     def on(self, client: redis.Redis) -> Registered[K, A]:
         """This script registered on ``client`` (EVALSHA, loaded on first use)."""
@@ -154,6 +162,58 @@ class Registered(Generic[K, A]):
         """Run the script (on ``client``, e.g. a pipeline, when given)."""
         positional_keys, positional_args = self.script.positional(keys, args)
         return self._lua(keys=positional_keys, args=positional_args, client=client)
+
+
+class Batch:
+    """Scripts and commands sent in one round trip.
+
+    A redis-py pipeline that runs a script asks ``SCRIPT EXISTS`` first, on every execute:
+    a second round trip. A batch sends each script by ``EVALSHA`` alone; only when the
+    server answers NOSCRIPT (a restarted or new Redis) are the scripts loaded and those
+    calls sent again, in their order.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._calls: list[tuple[Script[Any, Any] | None, tuple[Any, ...]]] = []
+
+    def script(self, script: Script[Any, Any], keys: Sequence[Any], args: Sequence[Any]) -> None:
+        """Add a call of ``script`` with positional KEYS and ARGV (see :meth:`Script.batch`)."""
+        self._calls.append((script, (len(keys), *keys, *args)))
+
+    def command(self, *args: Arg) -> None:
+        """Add a plain command (``"SET", key, value, "EX", 60``)."""
+        self._calls.append((None, args))
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def execute(self, *, raise_on_error: bool = True) -> list[Any]:
+        """Send every call; their replies, in order (an error reply raises, unless
+        ``raise_on_error`` is False: then it is returned in its place)."""
+        replies = self._send(range(len(self._calls)))
+        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+        if missing:
+            for script in {id(s): s for s, _ in self._calls if s is not None}.values():
+                self.client.script_load(script.source)
+            for i, reply in zip(missing, self._send(missing), strict=True):
+                replies[i] = reply
+        if not raise_on_error:
+            return replies
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    def _send(self, indexes: Sequence[int]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for i in indexes:
+            script, args = self._calls[i]
+            if script is None:
+                pipe.execute_command(*args)  # type: ignore[no-untyped-call]
+            else:
+                pipe.execute_command("EVALSHA", script.sha, *args)  # type: ignore[no-untyped-call]
+        return list(pipe.execute(raise_on_error=False))
 
 
 # -- the scripts and their KEYS and ARGV, as their headers name them ----------------------
@@ -249,6 +309,43 @@ class InteractionArgs(TypedDict):
     interaction: str
 
 
+class SentKeys(TypedDict):
+    message: str
+    sent: str
+    statuses: str
+
+
+class SentArgs(TypedDict):
+    job_id: str
+    message_id: str
+    keep_ms: int
+
+
+class StatusKeys(TypedDict):
+    message: str
+    statuses: str
+
+
+class StatusArgs(TypedDict):
+    rank: int
+    event: str
+    data: str
+    job_hint: str
+    keep_ms: int
+    wait_ms: int
+
+
+class InboundKeys(TypedDict):
+    seen: str
+    inbound: str
+
+
+class InboundArgs(TypedDict):
+    event: str
+    data: str
+    keep_ms: int
+
+
 class SweepKeys(TypedDict):
     due: str
     watermark: str
@@ -296,6 +393,9 @@ PROGRESS = Script("progress", ProgressKeys, ProgressArgs)
 RETRY = Script("retry", RetryKeys, RetryArgs)
 FINISH = Script("finish", FinishKeys, FinishArgs)
 INTERACTION = Script("interaction", InteractionKeys, InteractionArgs)
+SENT = Script("sent", SentKeys, SentArgs)
+STATUS = Script("status", StatusKeys, StatusArgs)
+INBOUND = Script("inbound", InboundKeys, InboundArgs)
 SWEEP = Script("sweep", SweepKeys, SweepArgs)
 QUEUED = Script("queued", QueuedKeys, QueuedArgs)
 GCRA = Script("gcra", GcraKeys, GcraArgs)
@@ -304,5 +404,19 @@ TAKE = Script("take", TakeKeys, TakeArgs)
 #: Every script, by file name.
 SCRIPTS: Mapping[str, Script[Any, Any]] = {
     s.name: s
-    for s in (RECORD, CLAIM, PROGRESS, RETRY, FINISH, INTERACTION, SWEEP, QUEUED, GCRA, TAKE)
+    for s in (
+        RECORD,
+        CLAIM,
+        PROGRESS,
+        RETRY,
+        FINISH,
+        INTERACTION,
+        SENT,
+        STATUS,
+        INBOUND,
+        SWEEP,
+        QUEUED,
+        GCRA,
+        TAKE,
+    )
 }

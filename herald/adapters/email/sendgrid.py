@@ -4,7 +4,8 @@ The body (docs/channels/sendgrid.md): one personalization with the recipient, ``
 subject, ``content`` as text/plain then text/html, attachments in base64, and Herald's
 threading headers (see :mod:`herald.adapters.email.message`). A ``custom_payload`` is merged
 over that body (its keys win), so a job can set any field SendGrid takes. SendGrid answers
-202 with an empty body and the message id in ``X-Message-Id``.
+202 with an empty body and the message id in ``X-Message-Id``. ``custom_args`` carry the
+job id, which SendGrid's Event Webhook reports back on every event.
 """
 
 from __future__ import annotations
@@ -111,6 +112,9 @@ class SendGridAdapter(Adapter[SendGridChannel, Email | JsonBody]):
             body = self.body(part.payload, files)
         else:
             body = part.payload.body
+        # Every event of the Event Webhook carries it back (docs/webhooks.md#sendgrid).
+        custom_args = body.get("custom_args")
+        body = {**body, "custom_args": {**_dict(custom_args), "job_id": out.job_id}}
         data = json_bytes(body)
         if len(data) >= self.message_max:
             raise InvalidContent(
@@ -126,6 +130,10 @@ class SendGridAdapter(Adapter[SendGridChannel, Email | JsonBody]):
             found = response.headers.get("x-message-id")
             return [found] if found else []
         raise classify(read(response), ERRORS, WHAT, mask=self.mask)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def reset_after(response: Response) -> float | None:

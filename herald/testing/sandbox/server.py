@@ -280,6 +280,10 @@ class Sandbox:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
+        from herald.testing.sandbox.callbacks import Callbacks  # it imports provider modules
+
+        #: Where the sandbox calls back after a send (signed statuses, replies); none yet.
+        self.callbacks = Callbacks()
 
     def start(self) -> Sandbox:
         """Bind and serve in a daemon thread."""
@@ -403,4 +407,18 @@ class Sandbox:
         seen = Recorded(method, entry.redact(path), headers, body, entry.provider, answer.duplicate)
         with self._lock:
             self._requests.append(seen)
+        if self.callbacks.targets and 200 <= answer.status < 300 and not answer.duplicate:
+            self._call_back(entry.provider, body, answer)
         return answer
+
+    def _call_back(self, provider: str, body: bytes, answer: Answer) -> None:
+        """Report on the message a send just made, as the provider would, if told where."""
+        from herald.testing.sandbox.callbacks import what_was_sent
+
+        headers = {k.lower(): v for k, v in answer.headers.items()}
+        try:
+            sent = what_was_sent(provider, body, answer.status, headers, answer.body)
+        except (KeyError, IndexError, TypeError):
+            return  # not a send this sandbox reports on (a file, a getMe)
+        if sent is not None:
+            self.callbacks.after_send(sent)
