@@ -90,7 +90,8 @@ class Producer:
             raise ValueError(
                 f"batch_size must be 1 to {self.settings.batch_max} (HERALD_BATCH_MAX)"
             )
-        payloads = [_indexed(index, job) for index, job in enumerate(jobs)]
+        now = utc_stamp()
+        payloads = [_indexed(index, job, now) for index, job in enumerate(jobs)]
         queue = queue or self.settings.bulk
         with self.app.producer_or_acquire() as publisher:
             for start in range(0, len(payloads), batch_size):
@@ -128,19 +129,20 @@ class Producer:
         self.close()
 
 
-def _payload(job: dict[str, Any] | SendJob) -> dict[str, Any]:
-    """A job as it is published: validated, with its job_id and its enqueue time."""
+def _payload(job: dict[str, Any] | SendJob, now: str | None = None) -> dict[str, Any]:
+    """A job as it is published: validated, with its job_id and its enqueue time (``now``,
+    unless it has one)."""
     model = job if isinstance(job, SendJob) else parse_job(job)
     payload = model.model_dump(mode="json", exclude_unset=True)
-    payload.setdefault("enqueued_at", utc_stamp())
+    payload.setdefault("enqueued_at", now or utc_stamp())
     payload["job_id"] = model.job_id or str(uuid.uuid4())
     return payload
 
 
-def _indexed(index: int, job: dict[str, Any] | SendJob) -> dict[str, Any]:
+def _indexed(index: int, job: dict[str, Any] | SendJob, now: str) -> dict[str, Any]:
     """:func:`_payload` of the job at ``index`` of many, its index named if it is invalid."""
     try:
-        return _payload(job)
+        return _payload(job, now)
     except InvalidJob as exc:
         raise InvalidJob(f"job {index}: {exc.message}") from None
 

@@ -12,6 +12,7 @@ escape without its pair) is no text at all, anywhere in a job (:func:`parse_job`
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -261,6 +262,14 @@ def _shown(key: str) -> str:
 def lone_surrogate(raw: Any) -> tuple[str, str] | None:
     """Where in decoded JSON a string (or a key) holds a lone surrogate: its dotted path and
     the surrogate; None when every string is text."""
+    try:
+        # The common case, at C speed: text that encodes holds no lone surrogate.
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        pass  # find where, below
+    except (TypeError, ValueError, RecursionError):
+        pass  # not plain JSON data: walk it
     stack: list[tuple[Any, str]] = [(raw, "")]
     while stack:
         value, path = stack.pop()

@@ -184,7 +184,6 @@ class JobRecords:
         self.events_keep_ms = int(events_retention_s * 1000)
         #: The fleet's sweeper lock (one fleet per Redis).
         self.sweeper_key = SWEEPER_KEY
-        self._record = RECORD.on(client)
         self._progress = PROGRESS.on(client)
         self._retry = RETRY.on(client)
         self._interaction = INTERACTION.on(client)
@@ -199,9 +198,10 @@ class JobRecords:
 
     def record_queued_many(self, jobs: Sequence[tuple[str, str]], *, queue: str) -> None:
         """:meth:`record_queued` for each ``(job_id, payload)``, in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
+        batch = Batch(self.redis)
         for job_id, payload in jobs:
-            self._record(
+            RECORD.batch(
+                batch,
                 keys={"record": job_key(job_id), "due": due_key(queue)},
                 args={
                     "job_id": job_id,
@@ -210,9 +210,8 @@ class JobRecords:
                     "margin_ms": self.margin_ms,
                     "retention_s": self.retention_s,
                 },
-                client=pipe,
             )
-        pipe.execute()
+        batch.execute()
 
     def claim(
         self,

@@ -68,7 +68,8 @@ class Plan:
             "herald.worker",
             "worker",
             "-E",
-            f"--hostname=herald{index}-{os.getpid()}@%h",
+            # The first is celery@<host>, as a lone worker is (health checks ping it).
+            f"--hostname=celery{index or ''}@%h",
             f"--loglevel={self.loglevel}",
             f"--pool={self.pool}",
             f"--concurrency={self.concurrency}",
