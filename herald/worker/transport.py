@@ -34,6 +34,8 @@ from typing import Any
 
 import redis
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual as kombu_virtual
+from kombu.utils import json as kombu_json
 
 from herald.contract.names import DEAD_STREAM
 from herald.store.inflight import ALIVE_S
@@ -49,8 +51,32 @@ TAKE_SHA = hashlib.sha1(TAKE.source.encode("utf-8")).hexdigest()
 RAW_KEPT = 256 * 1024
 
 
+class QoS(kombu_redis.QoS):
+    """kombu's unacked record of a delivered message, with the message dropped from the
+    consumer's in-flight list in the same round trip."""
+
+    def append(self, message: Any, delivery_tag: str) -> None:
+        taken = self.channel._taken
+        if taken is None:
+            super().append(message, delivery_tag)  # type: ignore[no-untyped-call]
+            return
+        self.channel._taken = None
+        inflight, item = taken
+        delivery = message.delivery_info
+        raw = [message._raw, delivery["exchange"], delivery["routing_key"]]
+        record = kombu_json.dumps(raw)  # type: ignore[no-untyped-call]
+        # kombu 5.7's QoS.append, with the LREM beside its two writes.
+        with self.pipe_or_acquire() as pipe:
+            pipe.zadd(self.unacked_index_key, {delivery_tag: time.time()}).hset(
+                self.unacked_key, delivery_tag, record
+            ).lrem(inflight, 1, item).execute()
+            kombu_virtual.QoS.append(self, message, delivery_tag)  # type: ignore[no-untyped-call]
+
+
 class Channel(kombu_redis.Channel):
     """A Redis channel whose consumer checks each message before delivering it."""
+
+    QoS = QoS
 
     from_transport_options = (  # type: ignore[assignment]
         *kombu_redis.Channel.from_transport_options,
@@ -75,6 +101,8 @@ class Channel(kombu_redis.Channel):
     _reading = "BRPOP"
     _taking: list[str] = []  # noqa: RUF012 (replaced, never changed in place)
     _scanned = False
+    #: The message being delivered and its in-flight list, for QoS.append to drop it.
+    _taken: tuple[str, Any] | None = None
     _owner: str | None = None
     _alive_at = 0.0
     _dropped = False
@@ -180,7 +208,12 @@ class Channel(kombu_redis.Channel):
         inflight = self._inflight(queue)
         message = self._admit(item, queue)
         if message is not None:
-            self.connection._deliver(message, queue)  # now in kombu's unacked record
+            self._taken = (inflight, item)
+            # Now in kombu's unacked record, and (QoS.append) out of the in-flight list.
+            self.connection._deliver(message, queue)
+            if self._taken is None:
+                return
+            self._taken = None  # not recorded as unacked (a consumer without acks)
         elif self._dropped:
             # The test hook: as if this worker died now, the message left in a list whose
             # consumer is gone.
