@@ -38,7 +38,7 @@ from herald.store.connection import Urls, resolve_urls
 from herald.store.decode import text
 from herald.testing.sandbox import DEFAULT_TELEGRAM_TOKEN, DEFAULT_WEBHOOK_SECRET, Sandbox
 from herald.testing.sandbox.callbacks import META_APP_SECRET, META_VERIFY_TOKEN, Target
-from herald.testing.sandbox.whatsapp import DEFAULT_WHATSAPP_TOKEN
+from herald.testing.sandbox.credentials import DEFAULT_WHATSAPP_TOKEN
 
 
 @dataclass(frozen=True)

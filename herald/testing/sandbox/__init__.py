@@ -27,8 +27,10 @@ for _module in pkgutil.iter_modules(__path__):
     if _module.name != "server":
         importlib.import_module(f"{__name__}.{_module.name}")
 
-from herald.testing.sandbox.custom import DEFAULT_WEBHOOK_SECRET  # noqa: E402
-from herald.testing.sandbox.telegram import DEFAULT_TELEGRAM_TOKEN  # noqa: E402
+from herald.testing.sandbox.credentials import (  # noqa: E402
+    DEFAULT_TELEGRAM_TOKEN,
+    DEFAULT_WEBHOOK_SECRET,
+)
 
 __all__ = [
     "DEFAULT_SECRETS",

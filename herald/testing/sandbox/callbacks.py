@@ -25,10 +25,12 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from herald.testing.sandbox.custom import DEFAULT_WEBHOOK_SECRET
-from herald.testing.sandbox.line import DEFAULT_LINE_TOKEN
-from herald.testing.sandbox.twilio import DEFAULT_TWILIO_AUTH_TOKEN
-from herald.testing.sandbox.viber import DEFAULT_VIBER_TOKEN
+from herald.testing.sandbox.credentials import (
+    DEFAULT_LINE_TOKEN,
+    DEFAULT_TWILIO_AUTH_TOKEN,
+    DEFAULT_VIBER_TOKEN,
+    DEFAULT_WEBHOOK_SECRET,
+)
 
 #: The webhook secrets of the sandbox's channels (a channels file names them: the demo's,
 #: the tests'). Twilio and Viber sign with their auth tokens, the custom channel with its

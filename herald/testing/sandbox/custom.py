@@ -11,10 +11,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from herald.testing.sandbox.credentials import DEFAULT_WEBHOOK_SECRET
 from herald.testing.sandbox.server import FLOOD_RETRY_AFTER, Answer, Incoming, Sandbox, route
 
-#: A fixed Standard Webhooks secret (``whsec_`` + base64 key), so demos can be configured.
-DEFAULT_WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"herald-sandbox-webhook-key-32b!!").decode()
 #: Standard Webhooks' timestamp tolerance, in seconds.
 WEBHOOK_TOLERANCE_S = 300
 

@@ -12,10 +12,9 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+from herald.testing.sandbox.credentials import DEFAULT_LINE_TOKEN
 from herald.testing.sandbox.server import FLOOD_RETRY_AFTER, Answer, Incoming, Sandbox, route
 
-#: The channel access token the sandbox accepts.
-DEFAULT_LINE_TOKEN = "sandbox-line-channel-access-token"
 #: Where the sandbox's message ids start (LINE ids are 18-digit numbers, as strings).
 FIRST_MESSAGE_ID = 461230966842064000
 

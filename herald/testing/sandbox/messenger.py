@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from herald.testing.sandbox.credentials import DEFAULT_INSTAGRAM_TOKEN, DEFAULT_MESSENGER_TOKEN
 from herald.testing.sandbox.server import Answer, Incoming, Sandbox, route
 from herald.testing.sandbox.whatsapp import bad_token, bearer_ok, graph_error
-
-DEFAULT_MESSENGER_TOKEN = "EAAGsandboxMessengerPageAccessToken0123"
-DEFAULT_INSTAGRAM_TOKEN = "IGQVsandboxInstagramAccessToken0123456"
 
 #: Recipient id -> (HTTP status, code, subcode, Meta's message).
 _SEND_API_RECIPIENTS: dict[str, tuple[int, int, int | None, str]] = {

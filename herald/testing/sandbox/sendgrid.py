@@ -8,10 +8,9 @@ import hmac
 import time
 from typing import Any
 
+from herald.testing.sandbox.credentials import DEFAULT_SENDGRID_KEY
 from herald.testing.sandbox.server import FLOOD_RETRY_AFTER, Answer, Incoming, Sandbox, route
 
-#: A SendGrid-shaped API key the sandbox accepts by default.
-DEFAULT_SENDGRID_KEY = "SG.sandbox-key-id.herald-sandbox-secret"
 #: SendGrid refuses a request body of this many bytes or more.
 SENDGRID_MAX_BYTES = 30_000_000
 #: Recipients that always fail: (status, message, whether to add X-RateLimit-Reset).

@@ -7,10 +7,9 @@ import re
 import time
 from typing import Any
 
+from herald.testing.sandbox.credentials import DEFAULT_TELEGRAM_TOKEN
 from herald.testing.sandbox.server import FLOOD_RETRY_AFTER, Answer, Incoming, Sandbox, route
 
-#: The example token of Telegram's own documentation.
-DEFAULT_TELEGRAM_TOKEN = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"
 #: Where the Telegram chat ``"migrated"`` moved to.
 MIGRATED_CHAT_ID = -1001234567890
 

@@ -14,10 +14,9 @@ import re
 from typing import Any
 from urllib.parse import parse_qs
 
+from herald.testing.sandbox.credentials import DEFAULT_TWILIO_AUTH_TOKEN
 from herald.testing.sandbox.server import Answer, Incoming, Sandbox, route
 
-#: The auth token the sandbox accepts (with any ``AC`` + 32 hex account sid in the path).
-DEFAULT_TWILIO_AUTH_TOKEN = "sandbox-twilio-auth-token-0123456789"
 BODY_MAX = 1600
 MEDIA_MAX = 10
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
+from herald.testing.sandbox.credentials import DEFAULT_VIBER_TOKEN
 from herald.testing.sandbox.server import Answer, Incoming, Sandbox, route
 
-#: The bot auth token the sandbox accepts.
-DEFAULT_VIBER_TOKEN = "4453b6ac12345678-e02c5f12174805f9-9a1fca8d05f5e2a5"
 #: Where the sandbox's message tokens start (Viber's are 64-bit integers).
 FIRST_MESSAGE_TOKEN = 5741311803571721000
 BODY_MAX_BYTES = 30 * 1024

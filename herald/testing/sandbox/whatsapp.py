@@ -10,9 +10,8 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
+from herald.testing.sandbox.credentials import DEFAULT_WHATSAPP_TOKEN
 from herald.testing.sandbox.server import Answer, Incoming, Sandbox, route
-
-DEFAULT_WHATSAPP_TOKEN = "EAAGsandboxWhatsAppCloudApiToken0123456789"
 
 #: Error code -> (HTTP status, Meta's title), for recipients "0<code>".
 WHATSAPP_ERRORS: dict[int, tuple[int, str]] = {
