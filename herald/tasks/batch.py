@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-import redis
 from celery import Celery
-from celery.exceptions import Reject
-from celery.signals import task_revoked
 
-from herald.contract.errors import ConfigError, InvalidJob
+from herald.contract.errors import InvalidJob
 from herald.contract.names import BATCH_TASK
 from herald.tasks.base import ContextSlot, HeraldTask, call_argument, call_as_given
-from herald.tasks.send import Call, ConfigWait
-
-log = logging.getLogger("herald.tasks")
+from herald.tasks.context import WorkerContext
+from herald.tasks.send import Call, ConfigWait, end_when_expired, run_or_requeue
 
 
 def register_send_batch(app: Celery, slot: ContextSlot) -> None:
@@ -43,28 +38,14 @@ def register_send_batch(app: Celery, slot: ContextSlot) -> None:
         except InvalidJob as exc:
             batches.refuse(call_as_given(args, kwargs), exc, task_id=call.task_id, queue=call.queue)
             return
-        try:
-            batches.send(jobs, task_id=call.task_id, queue=call.queue, expires=call.expires)
-        except ConfigError as exc:
-            raise config_wait(exc) from exc
-        except redis.RedisError as exc:
-            # As for a single job: the message goes back; the jobs that ended stay ended.
-            raise Reject(str(exc), requeue=True) from exc
-
-    def on_revoked(request: Any = None, expired: bool = False, **_: Any) -> None:
-        if not expired or request is None or not slot.held_here():
-            return
-        call = Call.of(request)
-        args, kwargs = tuple(request.args or ()), dict(request.kwargs or {})
-        try:
-            jobs = call_argument(BATCH_TASK, "jobs", args, kwargs)
-        except InvalidJob:
-            jobs = call_as_given(args, kwargs)
-        try:
-            slot.get().batches.expire(
+        run_or_requeue(
+            lambda: batches.send(
                 jobs, task_id=call.task_id, queue=call.queue, expires=call.expires
-            )
-        except Exception:  # the consumer's thread: log, never raise
-            log.exception("batch %s expired; its events could not be written", call.task_id)
+            ),
+            config_wait,
+        )
 
-    task_revoked.connect(on_revoked, sender=send_batch, weak=False)
+    def expire(context: WorkerContext, jobs: Any, call: Call) -> None:
+        context.batches.expire(jobs, task_id=call.task_id, queue=call.queue, expires=call.expires)
+
+    end_when_expired(send_batch, slot, (BATCH_TASK, "jobs"), expire)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from herald.contract.errors import ConfigError, InvalidJob
 from herald.contract.names import SEND_TASK
 from herald.core.pipeline import Pipeline, Step
 from herald.tasks.base import ContextSlot, HeraldTask, call_argument, call_as_given
+from herald.tasks.context import WorkerContext
 
 log = logging.getLogger("herald.tasks")
 
@@ -81,6 +83,47 @@ class ConfigWait:
         return Reject(str(exc), requeue=True)
 
 
+def run_or_requeue(run: Callable[[], object], config_wait: ConfigWait) -> None:
+    """Run a task body; a configuration error waits, then the message goes back, and so
+    does it when Redis (state and broker) stayed unreachable: rather than ack it. If even
+    that fails, it stays unacked and returns after the visibility timeout; the jobs'
+    records make the next run pick up safely."""
+    try:
+        run()
+    except ConfigError as exc:
+        raise config_wait(exc) from exc
+    except redis.RedisError as exc:
+        raise Reject(str(exc), requeue=True) from exc
+
+
+def end_when_expired(
+    task: Any,
+    slot: ContextSlot,
+    argument: tuple[str, str],
+    end: Callable[[WorkerContext, Any, Call], object],
+) -> None:
+    """Have ``end`` write the outcomes of a call of ``task`` whose Celery ``expires``
+    passes before it runs (Celery drops such a message without running it); ``end`` gets
+    the call's ``argument`` (task name, argument name), or the call as given."""
+    name, arg = argument
+
+    def on_revoked(request: Any = None, expired: bool = False, **_: Any) -> None:
+        if not expired or request is None or not slot.held_here():
+            return
+        call = Call.of(request)
+        args, kwargs = tuple(request.args or ()), dict(request.kwargs or {})
+        try:
+            raw = call_argument(name, arg, args, kwargs)
+        except InvalidJob:
+            raw = call_as_given(args, kwargs)
+        try:
+            end(slot.get(), raw, call)
+        except Exception:  # the consumer's thread: log, never raise
+            log.exception("%s %s expired; its events could not be written", name, call.task_id)
+
+    task_revoked.connect(on_revoked, sender=task, weak=False)
+
+
 def register_send_message(app: Celery, slot: ContextSlot) -> None:
     """Register the send task on ``app``, and end with ``expired`` a job whose Celery
     ``expires`` passes before it runs (Celery drops such a message without running it)."""
@@ -100,30 +143,10 @@ def register_send_message(app: Celery, slot: ContextSlot) -> None:
     def send_message(self: HeraldTask, *args: Any, **kwargs: Any) -> None:
         """Send one message; exactly one outcome event per job_id. A retry is scheduled in
         the job's record (the sweeper publishes it when due): this message is acked."""
-        try:
-            _run(self.context.pipeline, Call.of(self.request), args, kwargs)
-        except ConfigError as exc:
-            raise config_wait(exc) from exc
-        except redis.RedisError as exc:
-            # Redis (state and broker) stayed unreachable: put the message back rather than
-            # ack it. If even that fails, it stays unacked and returns after the
-            # visibility timeout. The job's record makes the next run pick up safely.
-            raise Reject(str(exc), requeue=True) from exc
+        context, call = self.context, Call.of(self.request)
+        run_or_requeue(lambda: _run(context.pipeline, call, args, kwargs), config_wait)
 
-    def on_revoked(request: Any = None, expired: bool = False, **_: Any) -> None:
-        if not expired or request is None or not slot.held_here():
-            return
-        call = Call.of(request)
-        args, kwargs = tuple(request.args or ()), dict(request.kwargs or {})
-        try:
-            raw = call_argument(SEND_TASK, "job", args, kwargs)
-        except InvalidJob:
-            raw = call_as_given(args, kwargs)
-        try:
-            slot.get().pipeline.expire(
-                raw, task_id=call.task_id, queue=call.queue, expires=call.expires
-            )
-        except Exception:  # the consumer's thread: log, never raise
-            log.exception("job %s expired; its event could not be written", call.task_id)
+    def expire(context: WorkerContext, raw: Any, call: Call) -> None:
+        context.pipeline.expire(raw, task_id=call.task_id, queue=call.queue, expires=call.expires)
 
-    task_revoked.connect(on_revoked, sender=send_message, weak=False)
+    end_when_expired(send_message, slot, (SEND_TASK, "job"), expire)
