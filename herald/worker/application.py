@@ -52,6 +52,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "health_check_interval": 25,
     }
     checked: dict[str, Any] = {}
+    if urls.broker.startswith(("amqp://", "amqps://", "pyamqp://")):
+        # Publisher confirms: a publish returns once RabbitMQ has the message. The sweeper
+        # takes a job RabbitMQ holds out of its due set right after publishing it: without
+        # a confirm, a worker killed then lost that message, and the job with it (the chaos
+        # run found two of 10,000; docs/delivery.md#the-sweeper).
+        transport["confirm_publish"] = True
     if urls.broker.startswith(("redis://", "rediss://")):
         # Every message is checked before Celery reads it (herald.worker.transport). A job
         # up to 4 times the payload cap is still read, so that it ends with its own event;
