@@ -246,7 +246,8 @@ def test_a_sweep_publishes_due_retries_and_jobs_cut_off_mid_send(
     store.schedule_retry(retry, "tok", attempts=1, parts={}, after_s=0, queue=Q)
     rclient.delete(lease_key(cut))  # its worker died; the lease lapsed
     make_due(rclient, retry, cut, live, gone)  # gone has no record
-    assert sweep(store) == sorted([("publish", retry), ("lost", cut)])
+    found = store.sweep(Q, store.due_ids(Q, limit=100), slack_s=0, redis_broker=True)
+    assert sorted((d.kind, d.job_id) for d in found) == sorted([("publish", retry), ("lost", cut)])
     # Each is due again a margin later (a sweeper dying now leaves them to the next sweep);
     # the live one when its lease ends; the one with no record is dropped.
     for job in (retry, cut):
@@ -255,9 +256,29 @@ def test_a_sweep_publishes_due_retries_and_jobs_cut_off_mid_send(
     assert rclient.zscore(due_key(Q), gone) is None
     assert sweep(store) == []
     # Once published, a retry is queued again from now.
-    store.mark_queued(Q, [retry], redis_broker=True)
+    store.mark_queued(Q, [d for d in found if d.job_id == retry], redis_broker=True)
     assert rclient.hget(job_key(retry), "state") == "queued"
     assert rclient.hget(job_key(cut), "state") == "sending"  # its next claim is in doubt
+
+
+def test_a_job_claimed_between_its_publish_and_its_mark_is_left_to_its_worker(
+    store: JobRecords, rclient: redis.Redis[Any]
+) -> None:
+    # Given a retry the sweeper has just published again,
+    job = job_id()
+    claim(store, job, "tok")
+    store.schedule_retry(job, "tok", attempts=1, parts={}, after_s=0, queue=Q)
+    make_due(rclient, job)
+    [published] = store.sweep(Q, [job], slack_s=0, redis_broker=False)
+    # whose copy a worker took at once and scheduled for another retry,
+    claim(store, job, "tok2")
+    store.schedule_retry(job, "tok2", attempts=2, parts={}, after_s=4, queue=Q)
+    retry_at = rclient.zscore(due_key(Q), job)
+    # when the sweeper marks it queued (on a broker that keeps its queues, which would take
+    # a queued job out of the due set), the new retry stays scheduled.
+    store.mark_queued(Q, [published], redis_broker=False)
+    assert rclient.hget(job_key(job), "state") == "retrying"
+    assert rclient.zscore(due_key(Q), job) == retry_at
 
 
 def test_a_queued_job_is_lost_on_redis_only_when_it_cannot_still_be_queued(
@@ -288,7 +309,7 @@ def test_list_scripts_refuse_keys_and_args_that_do_not_pair(rclient: redis.Redis
     with pytest.raises(redis.ResponseError, match="a record for each"):
         QUEUED.on(rclient)(
             keys={"due": "ts-d", "records": []},
-            args={"margin_ms": 1, "redis_broker": "1", "ids": ["a"]},
+            args={"margin_ms": 1, "redis_broker": "1", "entries": ["a", 1]},
         )
     with pytest.raises(redis.ResponseError, match="one interval_ms"):
         GCRA.on(rclient)(keys={"buckets": ["ts-b"]}, args={"limits": [10]})

@@ -105,9 +105,10 @@ def test_arguments_are_placed_by_name_in_the_header_order() -> None:
     assert keys == ["r", "l", "s", "d", "w"]
     assert args == ["t", 10, 60, "n", "j", "p", "q", "e"]
     keys, args = QUEUED.positional(
-        {"due": "d", "records": ["a", "b"]}, {"margin_ms": 5, "redis_broker": "1", "ids": [1, 2]}
+        {"due": "d", "records": ["a", "b"]},
+        {"margin_ms": 5, "redis_broker": "1", "entries": ["a", 7, "b", 8]},
     )
-    assert (keys, args) == (["d", "a", "b"], [5, "1", 1, 2])
+    assert (keys, args) == (["d", "a", "b"], [5, "1", "a", 7, "b", 8])
 
 
 def test_a_wrong_name_is_refused_before_redis_sees_it() -> None:

@@ -97,10 +97,7 @@ class Sweeper:
         if lost and self.redis_broker:
             held = self.records.unacked_job_ids()  # a worker has these: not lost
             due = [d for d in due if d.kind == "publish" or d.job_id not in held]
-        published: list[str] = []
-        for item in due:
-            if self._publish(item, queue):
-                published.append(item.job_id)
+        published = [item for item in due if self._publish(item, queue)]
         self.records.mark_queued(queue, published, redis_broker=self.redis_broker)
         return len(published)
 

@@ -79,6 +79,8 @@ class Due:
     payload: str
     #: The message's Celery ``expires`` (ISO 8601), or None.
     expires: str | None
+    #: The due time the sweep gave it (ms): a claim since moves it.
+    due_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -413,19 +415,20 @@ class JobRecords:
         )
         items = [text(v) for v in reply]
         return [
-            Due(kind, job_id, payload, expires or None)
-            for kind, job_id, payload, expires in zip(*[iter(items)] * 4, strict=True)
+            Due(kind, job_id, payload, expires or None, int(due_ms))
+            for kind, job_id, payload, expires, due_ms in zip(*[iter(items)] * 5, strict=True)
         ]
 
-    def mark_queued(self, queue: str, ids: list[str], *, redis_broker: bool) -> None:
-        """Note jobs just published again as queued from now."""
-        if ids:
+    def mark_queued(self, queue: str, published: list[Due], *, redis_broker: bool) -> None:
+        """Note jobs just published again as queued from now, each unless it was claimed
+        since the sweep (its due time moved): a worker may have run it already."""
+        if published:
             self._queued(
-                keys={"due": due_key(queue), "records": [job_key(i) for i in ids]},
+                keys={"due": due_key(queue), "records": [job_key(d.job_id) for d in published]},
                 args={
                     "margin_ms": self.margin_ms,
                     "redis_broker": "1" if redis_broker else "0",
-                    "ids": ids,
+                    "entries": [v for d in published for v in (d.job_id, d.due_ms)],
                 },
             )
 

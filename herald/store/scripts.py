@@ -368,7 +368,7 @@ class QueuedKeys(TypedDict):
 class QueuedArgs(TypedDict):
     margin_ms: int
     redis_broker: str
-    ids: Sequence[Arg]
+    entries: Sequence[Arg]
 
 
 class GcraKeys(TypedDict):

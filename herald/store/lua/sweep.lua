@@ -5,7 +5,8 @@
 -- Redis broker (a RabbitMQ broker keeps what it queued: those leave the due set). Each
 -- job returned is made due again a margin later, so a sweeper that dies before publishing
 -- it leaves it to the next sweep; the others are made due when they may next need a look.
--- Returns {kind, job_id, payload, expires, ...} with kind 'publish' (a retry) or 'lost'.
+-- Returns {kind, job_id, payload, expires, due_ms, ...} with kind 'publish' (a retry) or
+-- 'lost', and due_ms the due time given to it (queued.lua checks that nothing moved it).
 --
 -- KEYS[1] due: the queue's due set herald:due:<queue>
 -- KEYS[2] watermark: the queue's claim watermark herald:watermark:<queue>
@@ -47,6 +48,7 @@ local function take(kind, id, record)
   table.insert(out, id)
   table.insert(out, payload)
   table.insert(out, expires)
+  table.insert(out, tostring(now + margin_ms))
 end
 
 for i, id in ipairs(ids) do
