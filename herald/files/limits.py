@@ -46,7 +46,7 @@ CAPS: Mapping[ChannelType, Mapping[Kind, int | None]] = {
 def cap(channel_type: ChannelType, kind: Kind) -> int | None:
     """The largest ``kind`` attachment ``channel_type`` takes; 0 when it takes none."""
     caps = CAPS.get(channel_type, {})
-    return caps[kind] if kind in caps else 0
+    return caps.get(kind, 0)
 
 
 def problem(channel_type: ChannelType, kind: Kind, size: int) -> str | None:
