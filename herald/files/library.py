@@ -15,10 +15,12 @@ from pathlib import Path
 
 import redis
 
+from herald.config import Settings
 from herald.contract.errors import InvalidContent, InvalidJob
 from herald.files import detect, limits, signing
 from herald.files.store import FileInfo, FileMissing, FileStore, RedisFileStore
 from herald.files.uploads import Uploads
+from herald.store.connection import redis_client, resolve_urls
 
 #: Bytes of library files a worker process keeps in memory (the most recently sent).
 CACHE_BYTES = 64 * 1024 * 1024
@@ -93,6 +95,12 @@ class Library:
             self._key = self._signing_key()
         return self._key
 
+    def read_or_missing(self, file_id: str) -> bytes:
+        """:meth:`read`, with :class:`FileMissing` for a file that is not there."""
+        with self._lock:
+            data = self._cache.get(file_id)
+        return data if data is not None else self.store.read(file_id)
+
     def url(self, file_id: str) -> str:
         """A signed URL that serves the file (``herald webhooks``, ``/files/<id>``)."""
         if self.public_url is None:
@@ -123,6 +131,23 @@ def build_library(
         public_url=public_url,
         signing_key=lambda: signing.signing_key(signing_key, text),
         url_ttl_s=url_ttl_s,
+    )
+
+
+def library_from_settings(settings: Settings, *, max_connections: int) -> Library:
+    """The file library on the state Redis (no connection is made yet)."""
+    url = resolve_urls(settings).redis
+    key = settings.files_signing_key
+    return build_library(
+        redis_client(url, max_connections=max_connections, decode=False),
+        redis_client(url, max_connections=max_connections),
+        max_bytes=settings.files_max_bytes,
+        quota_bytes=settings.files_quota_bytes,
+        public_url=settings.files_url,
+        signing_key=key.get_secret_value() if key else None,
+        url_ttl_s=settings.files_url_ttl_s,
+        # Waiting for another worker's upload stays within a provider call's deadline.
+        wait_s=settings.lease_s / 3,
     )
 
 

@@ -27,7 +27,7 @@ from herald.core.batch import Batches
 from herald.core.observe import Observer
 from herald.core.pipeline import Pipeline
 from herald.core.sweeper import Publish, Sweeper
-from herald.files.library import Library, build_library
+from herald.files.library import Library, library_from_settings
 from herald.store.connection import build_store, redis_client, resolve_urls
 from herald.store.ratelimit import DEFAULT_RATE_LIMITS, ChannelRates, RateLimiter
 from herald.store.records import JobRecords
@@ -57,7 +57,7 @@ class WorkerContext:
         (no connection is made yet); :class:`ConfigError` says what is unusable."""
         check_timezone(settings)
         channels = load_channels(settings.channels_file)
-        library = file_library(settings, max_connections=settings.worker_concurrency + 4)
+        library = library_from_settings(settings, max_connections=settings.worker_concurrency + 4)
         adapters = build_adapters(channels, settings, library)
         snippets = load_snippets(settings.snippets_file)
         # A connection for each slot and each fan-out thread at most (calls made at once
@@ -108,23 +108,6 @@ def publisher(app: Celery) -> Publish:
         )
 
     return publish
-
-
-def file_library(settings: Settings, *, max_connections: int) -> Library:
-    """The file library on the state Redis (no connection is made yet)."""
-    url = resolve_urls(settings).redis
-    key = settings.files_signing_key
-    return build_library(
-        redis_client(url, max_connections=max_connections, decode=False),
-        redis_client(url, max_connections=max_connections),
-        max_bytes=settings.files_max_bytes,
-        quota_bytes=settings.files_quota_bytes,
-        public_url=settings.files_url,
-        signing_key=key.get_secret_value() if key else None,
-        url_ttl_s=settings.files_url_ttl_s,
-        # Waiting for another worker's upload stays within a provider call's deadline.
-        wait_s=settings.lease_s / 3,
-    )
 
 
 def rate_limits(settings: Settings) -> dict[str, ChannelRates]:
