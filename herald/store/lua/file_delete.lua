@@ -11,12 +11,13 @@
 local meta = KEYS[1]
 local index = KEYS[2]
 local used = KEYS[3]
+local chunks = {unpack(KEYS, 4)}
 local file_id = ARGV[1]
 
 local size = redis.call('HGET', meta, 'size')
 if not size then return 0 end
 redis.call('DEL', meta)
-for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
+for _, chunk in ipairs(chunks) do redis.call('DEL', chunk) end
 redis.call('ZREM', index, file_id)
 redis.call('DECRBY', used, tonumber(size))
 return 1
