@@ -181,6 +181,8 @@ def herald_env(
         "HERALD_DATA_DIR": str(folder / "data"),
         # The sandbox and the file servers of the tests are on loopback.
         "HERALD_FETCH_ALLOW_NETWORKS": "127.0.0.1/32",
+        # Signed links of library files (providers that only take URLs; LINE wants https).
+        "HERALD_FILES_PUBLIC_URL": "https://files.herald.test",
         # A lost job is published again within seconds (tests/test_sweeper.py drops some).
         "HERALD_SWEEP_MARGIN_S": "2",
         "HERALD_TEST_DROP_SET": f"herald:test:drop:{RUN}",

@@ -24,6 +24,7 @@ from herald.adapters.twilio_sms import TwilioSmsAdapter
 from herald.adapters.viber import ViberAdapter
 from herald.config import ChannelConfig, ChannelType, Settings
 from herald.contract.errors import ConfigError
+from herald.files.library import Library
 
 ADAPTERS: Mapping[ChannelType, type[AnyAdapter]] = {
     ChannelType.TELEGRAM: TelegramAdapter,
@@ -52,10 +53,10 @@ def adapter_class(channel: ChannelConfig) -> type[AnyAdapter]:
 
 
 def build_adapters(
-    channels: Mapping[str, ChannelConfig], settings: Settings
+    channels: Mapping[str, ChannelConfig], settings: Settings, library: Library | None = None
 ) -> dict[str, AnyAdapter]:
     """One adapter per configured channel, each with its own pool of HTTP clients (all
-    sharing one SSL context).
+    sharing one SSL context), and the process's file library.
 
     Every provider call must end within a third of the job's lease: the lease is renewed
     before each try of a part (and a part of an email may download attachments, then
@@ -78,6 +79,7 @@ def build_adapters(
             deadline_s=deadline_s,
             fetch_allow_networks=settings.fetch_allow_networks,
             webhook_url=settings.webhook_url(channel_id),
+            library=library,
         )
     return adapters
 

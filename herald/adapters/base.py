@@ -10,8 +10,8 @@ Herald above them: no Redis, no Celery, no retry loop.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any, ClassVar, Generic, cast
 
@@ -20,8 +20,10 @@ from typing_extensions import TypeVar
 from herald.adapters.http import ClientPool
 from herald.adapters.masking import Mask, secret_values
 from herald.config import ChannelBase, ChannelConfig, ChannelType
-from herald.contract.errors import ConfigError
+from herald.contract.errors import ConfigError, InvalidContent
 from herald.contract.job import AnyMessage, Workflow
+from herald.files.library import Library
+from herald.files.store import FileInfo
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Outbound:
     recipient: str
     message: AnyMessage
     workflow: Workflow | None = None
+    #: The library files the message sends (by ``file_id``), as the pipeline found them.
+    files: Mapping[str, FileInfo] = field(default_factory=dict)
 
 
 #: What a part carries, one type per adapter; a bare ``Part`` is a part of any adapter.
@@ -54,6 +58,9 @@ class JsonBody:
     """A part that is one JSON request body, as planned (LINE, Meta, SendGrid's raw payload)."""
 
     body: dict[str, Any]
+    #: A library file this body sends: the id its provider knows it by goes in at send
+    #: time (uploaded by the first worker that needs it).
+    file: str | None = None
 
 
 class Adapter(ABC, Generic[C, P]):
@@ -68,6 +75,9 @@ class Adapter(ABC, Generic[C, P]):
     config_type: ClassVar[type[ChannelBase]]
     #: Whether the provider deduplicates a resent request (an idempotency key).
     dedupes: ClassVar[bool] = False
+    #: Whether the adapter sends library files itself (an upload, or the bytes); else the
+    #: pipeline hands it each library file as a signed URL.
+    takes_files: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -77,6 +87,7 @@ class Adapter(ABC, Generic[C, P]):
         deadline_s: float | None = None,
         fetch_allow_networks: Sequence[IPv4Network | IPv6Network] = (),
         webhook_url: str | None = None,
+        library: Library | None = None,
     ) -> None:
         if not isinstance(channel, self.config_type):
             raise ConfigError(f"channel {channel.id} is not a {self.channel_type} channel")
@@ -90,6 +101,8 @@ class Adapter(ABC, Generic[C, P]):
         #: The public URL of this channel's webhook (``herald webhooks``), when configured:
         #: providers that take a callback URL per message are given it (Twilio).
         self.webhook_url = webhook_url
+        #: The file library, for adapters that send library files themselves.
+        self.library = library
         #: Hides the channel's secrets in every error text built from a provider's answer.
         self.mask = Mask.of(self.secrets())
         http.hide(self.mask)
@@ -106,6 +119,13 @@ class Adapter(ABC, Generic[C, P]):
 
     def setup(self, channel: C) -> None:
         """Read what the adapter needs from its channel (raise ``ConfigError`` if unusable)."""
+
+    @property
+    def files(self) -> Library:
+        """The file library (:class:`InvalidContent` when this adapter was built without)."""
+        if self.library is None:
+            raise InvalidContent(f"{self.channel_type}: no file library is configured here")
+        return self.library
 
     def endpoint(self, default_base: str, path: str) -> str:
         """The provider URL of ``path``, on the channel's ``base_url`` when it has one."""

@@ -104,9 +104,10 @@ class LineAdapter(Adapter[LineChannel, JsonBody]):
                 f"line cannot send a {item.kind} attachment: only images"
                 " (video and audio need previewImageUrl / duration: use custom_payload)"
             )
-        if not item.url.startswith("https://") or len(item.url) > self.url_max:
+        url = item.link
+        if not url.startswith("https://") or len(url) > self.url_max:
             raise InvalidContent(f"line image URLs must be https and at most {self.url_max} long")
-        image = {"type": "image", "originalContentUrl": item.url, "previewImageUrl": item.url}
+        image = {"type": "image", "originalContentUrl": url, "previewImageUrl": url}
         if not item.caption:
             return [image]
         return [image, {"type": "text", "text": self._limit(item.caption, "caption")}]

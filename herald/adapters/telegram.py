@@ -8,6 +8,7 @@ the URL path, so errors are built from the method name and Telegram's own
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -24,8 +25,12 @@ from herald.contract.errors import (
     RecipientUnavailable,
 )
 from herald.contract.job import CustomPayload, MediaMessage, TextMessage
+from herald.files.store import FileInfo
+from herald.files.uploads import Uploaded
 
 API_URL = "https://api.telegram.org"
+#: How long a file_id is reused (Telegram's do not expire; a month bounds a stale one).
+FILE_ID_TTL_S = 30 * 24 * 3600
 #: Keys the answer reader derives from a 400's body.
 CHAT_NOT_FOUND = "chat not found"
 MIGRATED = "migrated"
@@ -45,6 +50,9 @@ class TelegramCall:
 
     method: str
     body: dict[str, Any]
+    #: A library file the call sends: uploaded (multipart) by the first send, then sent
+    #: by the ``file_id`` Telegram gave it.
+    file: str | None = None
 
 
 class TelegramAdapter(Adapter[TelegramChannel, TelegramCall]):
@@ -52,6 +60,7 @@ class TelegramAdapter(Adapter[TelegramChannel, TelegramCall]):
 
     channel_type = ChannelType.TELEGRAM
     config_type = TelegramChannel
+    takes_files = True
     text_max: ClassVar[int] = 4096
     caption_max: ClassVar[int] = 1024
     callback_data_max: ClassVar[int] = 64
@@ -66,6 +75,8 @@ class TelegramAdapter(Adapter[TelegramChannel, TelegramCall]):
     def setup(self, channel: TelegramChannel) -> None:
         self._base = self.endpoint(API_URL, "")
         self._token = channel.bot_token
+        #: File ids are the bot's own: uploads are shared by the channels of one bot.
+        self._bot_id = channel.bot_token.get_secret_value().partition(":")[0]
 
     def secrets(self) -> list[str]:
         # The token is "<bot id>:<key>", and an answer may quote either half alone. The bot
@@ -80,11 +91,11 @@ class TelegramAdapter(Adapter[TelegramChannel, TelegramCall]):
         if isinstance(msg, MediaMessage):
             parts = []
             for index, item in enumerate(msg.attachments):
-                method, field = self.media[item.kind]
-                body: dict[str, Any] = {"chat_id": out.recipient, field: item.url}
+                method, field = self.media[item.sort]
+                body: dict[str, Any] = {"chat_id": out.recipient, field: item.url or ""}
                 if item.caption is not None:
                     body["caption"] = self._limit(item.caption, self.caption_max, "caption")
-                parts.append(Part(index, TelegramCall(method, body)))
+                parts.append(Part(index, TelegramCall(method, body, item.file_id)))
             return parts
         if isinstance(msg, CustomPayload):
             body = {**msg.payload, "chat_id": out.recipient}
@@ -115,22 +126,62 @@ class TelegramAdapter(Adapter[TelegramChannel, TelegramCall]):
         return check_length(text, limit, f"telegram {what}", units=Units.UTF16)
 
     def send_part(self, out: Outbound, part: Part[TelegramCall]) -> list[str]:
-        return self._send(part.payload, follow=True)
+        call = part.payload
+        if call.file is None:
+            return self._send(call, follow=True)
+        info = out.files[call.file]
+        field = self.media_field(call.method)
+        scope = f"telegram:{self._bot_id}:{field}"
+        file_id, uploaded = self.files.uploads.once(
+            scope, info.id, lambda: self._upload(call, field, info)
+        )
+        if uploaded is not None:
+            return uploaded.result  # the upload was this message's send
+        return self._send(replace(call, body={**call.body, field: file_id}), follow=True)
+
+    def media_field(self, method: str) -> str:
+        """The parameter a media method takes its file in (``sendPhoto`` -> ``photo``)."""
+        return next(f for m, f in self.media.values() if m == method)
+
+    def _upload(self, call: TelegramCall, field: str, info: FileInfo) -> Uploaded[list[str]]:
+        """The send as multipart, the file's bytes in ``field``: the message goes out, and
+        Telegram's ``file_id`` of the file comes back, for every later send."""
+        params = {
+            k: v if isinstance(v, str) else json.dumps(v)
+            for k, v in call.body.items()
+            if k != field
+        }
+        upload = (info.name, self.files.read(info.id), info.content_type)
+        ids, result = self._call(call, follow=False, data=params, files={field: upload})
+        sent = result.get(field)
+        # A photo comes back in several sizes, the largest last: its id sends the original.
+        sent = sent[-1] if isinstance(sent, list) and sent else sent
+        file_id = sent.get("file_id") if isinstance(sent, dict) else None
+        if not isinstance(file_id, str) or not file_id:
+            raise ProviderUnavailable(f"telegram {call.method}: the answer holds no file_id")
+        return Uploaded(file_id, FILE_ID_TTL_S, ids)
 
     def _send(self, call: TelegramCall, *, follow: bool) -> list[str]:
+        return self._call(call, follow=follow, json=call.body)[0]
+
+    def _call(
+        self, call: TelegramCall, *, follow: bool, **request: Any
+    ) -> tuple[list[str], dict[str, Any]]:
+        """One Bot API call: the message ids it made and its ``result``."""
         what = f"telegram {call.method}"
         url = f"{self._base}/bot{self._token.get_secret_value()}/{call.method}"
-        response = self.http.request("POST", url, what=what, json=call.body)
+        response = self.http.request("POST", url, what=what, **request)
         data = json_object(response)
         result = data.get("result")
         if response.is_success and data.get("ok") is True and isinstance(result, dict):
             chat = result.get("chat")
             chat_id = chat.get("id") if isinstance(chat, dict) else call.body["chat_id"]
-            return [f"{chat_id}:{result.get('message_id')}"]
+            return [f"{chat_id}:{result.get('message_id')}"], result
         moved = _parameters(data).get("migrate_to_chat_id")
         if moved is not None and follow:
             # The group became a supergroup: the same send, once, to its new id.
-            return self._send(replace(call, body={**call.body, "chat_id": moved}), follow=False)
+            moved_call = replace(call, body={**call.body, "chat_id": moved})
+            return self._call(moved_call, follow=False, json=moved_call.body)
         raise classify(read(response, data), ERRORS, what, mask=self.mask)
 
 

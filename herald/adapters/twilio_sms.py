@@ -106,7 +106,7 @@ class TwilioSmsAdapter(Adapter[TwilioSmsChannel, TwilioForm]):
             captions = "\n".join(a.caption for a in msg.attachments if a.caption)
             if captions:
                 form.append(("Body", self._limit(captions)))
-            form += [("MediaUrl", a.url) for a in msg.attachments]
+            form += [("MediaUrl", a.link) for a in msg.attachments]
         elif isinstance(msg, CustomPayload):
             form = self._merged(form, msg.payload)
         else:

@@ -102,10 +102,10 @@ class ViberAdapter(Adapter[ViberChannel, ViberMessage]):
 
     def _media(self, item: Attachment) -> list[dict[str, Any]]:
         """The attachment's message, then its caption as a text message."""
-        kind = MEDIA_TYPES[item.kind]
-        media: dict[str, Any] = {"type": kind, "media": item.url}
+        kind = MEDIA_TYPES[item.sort]
+        media: dict[str, Any] = {"type": kind, "media": item.link}
         if kind == "file":
-            name = item.filename or unquote(urlsplit(item.url).path.rsplit("/", 1)[-1]) or "file"
+            name = item.filename or unquote(urlsplit(item.link).path.rsplit("/", 1)[-1]) or "file"
             if len(name) > self.file_name_max:
                 raise InvalidContent(f"viber file_name is over {self.file_name_max} characters")
             media["file_name"] = name

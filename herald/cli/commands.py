@@ -1,4 +1,4 @@
-"""The ``herald`` command: worker, send, events, job, ping, channels, snippets, redis,
+"""The ``herald`` command: worker, send, events, job, ping, channels, snippets, files, redis,
 schema, webhooks, demo.
 
 Every failure a person can act on is one line on stderr and a non-zero exit: a server
@@ -85,6 +85,11 @@ channels_cli = _typer("Inspect the channels file.")
 cli.add_typer(channels_cli, name="channels")
 snippets_cli = _typer("The run-time snippet library (no worker restart needed).")
 cli.add_typer(snippets_cli, name="snippets")
+files_cli = _typer(
+    "The file library: files added once and sent by file_id on every channel"
+    " (docs/content.md#the-file-library)."
+)
+cli.add_typer(files_cli, name="files")
 redis_cli = _typer("The embedded Redis Herald starts when HERALD_BROKER_URL is unset.")
 cli.add_typer(redis_cli, name="redis")
 webhooks_cli = typer.Typer(
@@ -438,6 +443,64 @@ def snippets_delete(ctx: typer.Context, name: Annotated[str, typer.Argument()]) 
     if not delete_snippet(ctx.obj.redis(), name):
         raise fail(f"no run-time snippet /{name}", 1)
     line(f"/{name} deleted")
+
+
+def _file_store(ctx: typer.Context) -> Any:
+    from herald.files.store import RedisFileStore
+
+    session: Session = ctx.obj
+    session.redis()  # checked to answer (a clear error when it does not)
+    client = redis.Redis.from_url(session.state.url, socket_timeout=60)
+    settings = session.settings
+    return RedisFileStore(
+        client, max_bytes=settings.files_max_bytes, quota_bytes=settings.files_quota_bytes
+    )
+
+
+@files_cli.command("add")
+def files_add(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="The file to add.", exists=True, dir_okay=False)],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Its name (default: the file's name).")
+    ] = None,
+) -> None:
+    """Add a file (its content type is read from its bytes); prints its new id."""
+    from herald.contract.errors import FileRefused
+    from herald.files.library import add_file
+
+    try:
+        info, warnings = add_file(_file_store(ctx), path, name=name)
+    except FileRefused as exc:
+        raise fail(str(exc), 1) from None
+    line(info.id)
+    note(f"{info.name}: {info.content_type}, {info.size} bytes, sha256 {info.sha256}")
+    for warning in warnings:
+        note(f"warning: {warning}: jobs sending it there fail with invalid_content")
+
+
+@files_cli.command("list")
+def files_list(ctx: typer.Context) -> None:
+    """List the library's files, oldest first: id, name, type, size, added."""
+    for info in _file_store(ctx).list():
+        line(f"{info.id}  {info.name}  {info.content_type}  {info.size}  {info.created_at}")
+
+
+@files_cli.command("show")
+def files_show(ctx: typer.Context, file_id: Annotated[str, typer.Argument()]) -> None:
+    """Print one file's description as JSON."""
+    info = _file_store(ctx).info(file_id)
+    if info is None:
+        raise fail(f"no file {file_id} in the library", 1)
+    line(json.dumps(info.as_json(), ensure_ascii=False))
+
+
+@files_cli.command("delete")
+def files_delete(ctx: typer.Context, file_id: Annotated[str, typer.Argument()]) -> None:
+    """Remove a file (jobs that name it fail with invalid_job from then on)."""
+    if not _file_store(ctx).delete(file_id):
+        raise fail(f"no file {file_id} in the library", 1)
+    line(f"{file_id} deleted")
 
 
 def _embedded_url(settings: Settings) -> str:

@@ -10,6 +10,7 @@ WhatsApp reports a message delivered and read and the contact replies, and the n
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -33,6 +34,8 @@ from herald.cli.tables import events_table
 from herald.config import Settings, redact_url
 from herald.contract.events import OutcomeEvent
 from herald.contract.names import SEND_TASK
+from herald.files.detect import content_type
+from herald.files.store import RedisFileStore
 from herald.store import embedded, stream
 from herald.store.connection import Urls, resolve_urls
 from herald.store.decode import text
@@ -50,6 +53,12 @@ class Case:
     event: str
     next: str
     code: str | None = None
+
+
+#: The demo's library file: a 1x1 transparent PNG.
+DEMO_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
 
 
 def _channels_toml(sandbox: Sandbox) -> str:
@@ -91,9 +100,12 @@ def _job(run: str, n: int, channels: list[dict[str, Any]], **extra: Any) -> dict
     }
 
 
-def cases(run: str) -> list[Case]:
-    """The demo's jobs: sent, failure branch on and off, no channel, invalid."""
+def cases(run: str, file_id: str) -> list[Case]:
+    """The demo's jobs: sent (a text, a webhook, a library file), failure branch on and
+    off, no channel, invalid."""
     tg = [{"channel_id": "tg", "identifier": "4242"}]
+    shelf = [{"channel_id": "tg", "identifier": "4243"}]
+    media = {"type": "media", "attachments": [{"file_id": file_id, "caption": "Our menu"}]}
     return [
         Case("text on Telegram", _job(run, 1, tg), "message.sent", "success"),
         Case(
@@ -129,6 +141,12 @@ def cases(run: str) -> list[Case]:
             "message.failed",
             "end",
             "invalid_job",
+        ),
+        Case(
+            "library file on Telegram",
+            _job(run, 7, shelf, message=media),
+            "message.sent",
+            "success",
         ),
     ]
 
@@ -208,7 +226,12 @@ def _drive(console: Console, broker: str, redis_url: str, base: Settings, timeou
     start = stream.last_id(client, base.events_stream)
     # A producer with no Herald code: a plain Celery client sending by task name.
     producer = Celery("producer", broker=broker, set_as_current=False)
-    demo = cases(uuid.uuid4().hex[:8])
+    # One file in the library (a 1x1 PNG), sent by file_id: uploaded once, then reused.
+    library = RedisFileStore(
+        client, max_bytes=base.files_max_bytes, quota_bytes=base.files_quota_bytes
+    )
+    picture = library.add(DEMO_PNG, name="menu.png", content_type=content_type(DEMO_PNG))
+    demo = cases(uuid.uuid4().hex[:8], picture.id)
     try:
         for case in demo:
             producer.send_task(SEND_TASK, kwargs={"job": case.job}, queue=base.queue)
@@ -219,6 +242,7 @@ def _drive(console: Console, broker: str, redis_url: str, base: Settings, timeou
         found = _collect(client, base.events_stream, start, ids, timeout)
     finally:
         producer.close()
+        library.delete(picture.id)
         client.close()
     shown = [
         events[0] for case in demo for events in [found.get(case.job["job_id"], [])][:1] if events
@@ -230,7 +254,11 @@ def _drive(console: Console, broker: str, redis_url: str, base: Settings, timeou
 def _sent_once(console: Console, sandbox: Sandbox) -> int:
     """The job enqueued twice reached the provider once."""
     hits = [
-        r for r in sandbox.requests if r.provider == "telegram" and r.json()["chat_id"] == "4242"
+        r
+        for r in sandbox.requests
+        if r.provider == "telegram"
+        and r.headers.get("content-type") == "application/json"
+        and r.json()["chat_id"] == "4242"
     ]
     if len(hits) != 1:
         console.print(f"[red]✗ the job enqueued twice reached the provider {len(hits)} times[/red]")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from herald.contract.job import DEFAULT_BATCH_MAX
@@ -64,6 +64,20 @@ class Settings(BaseSettings):
     webhooks_public_url: (
         Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")] | None
     ) = None
+    #: The file library (docs/content.md#the-file-library): the largest file it takes, and
+    #: the bytes it may hold in all (its Redis store's quota).
+    files_max_bytes: int = Field(default=100 * 1000 * 1000, ge=1)
+    files_quota_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)
+    #: Where providers that only take URLs fetch library files (``herald webhooks`` serves
+    #: ``/files/<id>`` there); unset: ``HERALD_WEBHOOKS_PUBLIC_URL``.
+    files_public_url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")] | None = (
+        None
+    )
+    #: The key file URLs are signed with (shared by workers and ``herald webhooks``);
+    #: unset: a random key Herald keeps in Redis.
+    files_signing_key: SecretStr | None = None
+    #: How long a signed file URL stays valid (default 7 days; rounded up to the hour).
+    files_url_ttl_s: float = Field(default=7 * 24 * 3600, gt=0)
     #: The queue of single jobs: workers consume it, ``herald send`` publishes to it.
     queue: str = DEFAULT_QUEUE
     #: The queue of batches (``enqueue_many``); unset: ``<HERALD_QUEUE>.bulk``.
@@ -144,6 +158,11 @@ class Settings(BaseSettings):
             return None
         path = WEBHOOK_PATH.format(channel_id=quote(channel_id, safe=""))
         return self.webhooks_public_url.rstrip("/") + path
+
+    @property
+    def files_url(self) -> str | None:
+        """The public base URL of signed file links."""
+        return self.files_public_url or self.webhooks_public_url
 
     @field_validator("fetch_allow_networks", mode="before")
     @classmethod

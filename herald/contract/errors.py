@@ -6,6 +6,7 @@ Every failure a send can meet is one of these, and each carries the outcome
 
     HeraldError                      root; never raised itself
     ├── ConfigError                  the settings or the channels file are unusable
+    ├── FileRefused                  a file cannot join the file library (too large, quota)
     ├── Throttled                    the fleet's rate limit asks for a wait (never a failure)
     ├── WebhookRefused               a provider's webhook call is refused (its HTTP status)
     │   ├── Unverified               403: the call's signature or token does not verify
@@ -44,6 +45,11 @@ class HeraldError(Exception):
 
 class ConfigError(HeraldError):
     """Raised when the settings or the channels file cannot be used."""
+
+
+class FileRefused(HeraldError):
+    """Raised when a file cannot be added to the file library: over the per-file cap, over
+    the library's quota, or empty."""
 
 
 class Throttled(HeraldError):

@@ -25,9 +25,10 @@ from pydantic import (
     JsonValue,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
-from herald.contract.errors import InvalidJob
+from herald.contract.errors import InvalidContent, InvalidJob
 
 #: The default message's text limit, in Unicode code points, before rendering.
 MAX_TEXT_CHARS = 2000
@@ -104,13 +105,46 @@ class QuickReply(Strict):
     payload: str | None = None
 
 
-class Attachment(Strict):
-    """A file sent by URL."""
+#: A file library id (``herald files add`` prints it).
+FILE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
-    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
-    kind: Literal["image", "file", "video", "audio"]
+
+class Attachment(Strict):
+    """A file: by URL (``url`` and ``kind``), or from the file library (``file_id``; its
+    ``kind`` defaults to what the file's content type says)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["url", "kind"]}, {"required": ["file_id"]}]}
+    )
+
+    url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    file_id: Annotated[str, Field(pattern=FILE_ID_PATTERN)] | None = None
+    kind: Literal["image", "file", "video", "audio"] | None = None
     filename: OneLine | None = None
     caption: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Attachment:
+        if (self.url is None) == (self.file_id is None):
+            raise ValueError("an attachment takes a url or a file_id (exactly one)")
+        if self.url is not None and self.kind is None:
+            raise ValueError("an attachment by url needs a kind (image, file, video, audio)")
+        return self
+
+    @property
+    def link(self) -> str:
+        """The URL this attachment is sent from (the pipeline gives a library file sent on
+        a channel that takes URLs only a signed one)."""
+        if self.url is None:
+            raise InvalidContent(f"file {self.file_id} has no URL on this channel")
+        return self.url
+
+    @property
+    def sort(self) -> Literal["image", "file", "video", "audio"]:
+        """The attachment's kind (the pipeline fills in a library file's)."""
+        if self.kind is None:
+            raise InvalidContent(f"file {self.file_id}: its kind is not known")
+        return self.kind
 
 
 class TextMessage(Strict):

@@ -35,6 +35,7 @@ from herald.contract.events import OutcomeEvent, utc_stamp
 from herald.contract.job import SendJob, parse_job
 from herald.contract.names import SEND_TASK
 from herald.core.delivery import Attempt, Delivery, Result
+from herald.core.files import attach_files
 from herald.core.identities import identity
 from herald.core.observe import Observer
 from herald.core.outcomes import JobRef, Outcomes
@@ -42,6 +43,7 @@ from herald.core.render import Budget, RenderContext, render_message
 from herald.core.retry import NOT_RESENT, GiveUp, Requeue, RetryPolicy
 from herald.core.routing import Route, select_channel
 from herald.core.windows import check_window
+from herald.files.library import Library
 from herald.store.ratelimit import RateLimiter
 from herald.store.records import Claim, JobRecords, KnownAs
 
@@ -70,6 +72,7 @@ class Pipeline:
         snippets: Mapping[str, str],
         limiter: RateLimiter,
         observer: Observer | None = None,
+        library: Library | None = None,
     ) -> None:
         self.settings = settings
         self.channels = channels
@@ -81,6 +84,8 @@ class Pipeline:
         self.policy = RetryPolicy.from_settings(settings)
         self.delivery = Delivery(store, limiter, self.policy, self.observer)
         self.tz = ZoneInfo(settings.timezone)
+        #: The file library: jobs' ``file_id`` attachments are looked up there.
+        self.library = library
 
     # -- entry point -----------------------------------------------------------------
 
@@ -228,6 +233,9 @@ class Pipeline:
         message = job.channel_responses.get(channel.id, job.message)
         check_window(ChannelType(channel.type), message, route.last_interaction_at, _now())
         rendered = render_message(message, self._context(job, claim.snippets))
+        rendered, files = attach_files(
+            rendered, ChannelType(channel.type), self.library, native=adapter.takes_files
+        )
         out = Outbound(
             job_id=attempt.job_id,
             channel_id=channel.id,
@@ -235,6 +243,7 @@ class Pipeline:
             recipient=route.identifier,
             message=rendered,
             workflow=job.workflow,
+            files=files,
         )
         plan = adapter.plan(out)
         if claim.in_doubt:

@@ -44,10 +44,11 @@ def resolve_urls(settings: Settings) -> Urls:
 STORE_RETRY = Retry(ExponentialWithJitterBackoff(base=0.1, cap=3.0), retries=20)
 
 
-def redis_client(url: str, *, max_connections: int) -> redis.Redis:
+def redis_client(url: str, *, max_connections: int, decode: bool = True) -> redis.Redis:
     """A Redis client whose pool blocks (rather than fails) when every connection is busy,
     and that rides out a short outage by retrying. Every state change is a Lua script
-    whose re-run is harmless (a claim by the same token, a finish already done)."""
+    whose re-run is harmless (a claim by the same token, a finish already done).
+    ``decode=False`` answers bytes (the file library's chunks)."""
     pool = redis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -55,7 +56,7 @@ def redis_client(url: str, *, max_connections: int) -> redis.Redis:
         socket_timeout=10,
         socket_connect_timeout=5,
         health_check_interval=30,
-        decode_responses=True,
+        decode_responses=decode,
         retry=STORE_RETRY,
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )

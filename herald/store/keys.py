@@ -104,3 +104,46 @@ def sent_key(channel_id: str, identity: str) -> str:
 def seen_key(channel_id: str, event_id: str) -> str:
     """The dedupe mark of one inbound webhook event of ``channel_id``."""
     return SEEN_KEY.format(channel_id=channel_id, event_id=event_id)
+
+
+# -- the file library (herald.files): every key under one prefix, FILES_PREFIX --------------
+
+#: The prefix of every key of the file library.
+FILES_PREFIX = "herald:files:"
+#: One library file's description (a hash: name, size, content_type, sha256, created_at,
+#: chunks); immutable once written.
+FILE_META_KEY = FILES_PREFIX + "meta:{file_id}"
+#: One chunk of a library file's bytes (a string of HERALD_FILES_CHUNK_BYTES at most).
+FILE_CHUNK_KEY = FILES_PREFIX + "chunk:{file_id}:{index}"
+#: Every library file, by when it was added (a sorted set of file ids scored in ms).
+FILES_INDEX_KEY = FILES_PREFIX + "index"
+#: Bytes the library holds in all (reserved before a file is written), for the quota.
+FILES_USED_KEY = FILES_PREFIX + "used"
+#: What a provider knows a library file as (a media id, a file_id, an attachment_id), per
+#: provider account (scope: ``whatsapp:<phone_number_id>`` ...), with the id's lifetime.
+FILE_PROVIDER_KEY = FILES_PREFIX + "provider:{scope}:{file_id}"
+#: Held (SET NX with a TTL) by the one worker uploading a file to a provider account.
+FILE_UPLOAD_KEY = FILES_PREFIX + "upload:{scope}:{file_id}"
+#: The key signed file URLs are signed with when HERALD_FILES_SIGNING_KEY is unset: made
+#: once (SET NX) and shared by the fleet and ``herald webhooks``.
+FILES_SIGNING_KEY = FILES_PREFIX + "signing-key"
+
+
+def file_meta_key(file_id: str) -> str:
+    """The description hash of library file ``file_id``."""
+    return FILE_META_KEY.format(file_id=file_id)
+
+
+def file_chunk_key(file_id: str, index: int) -> str:
+    """Chunk ``index`` (from 0) of library file ``file_id``."""
+    return FILE_CHUNK_KEY.format(file_id=file_id, index=index)
+
+
+def file_provider_key(scope: str, file_id: str) -> str:
+    """The id the provider account ``scope`` knows library file ``file_id`` by."""
+    return FILE_PROVIDER_KEY.format(scope=scope, file_id=file_id)
+
+
+def file_upload_key(scope: str, file_id: str) -> str:
+    """The upload lock of library file ``file_id`` on provider account ``scope``."""
+    return FILE_UPLOAD_KEY.format(scope=scope, file_id=file_id)

@@ -387,6 +387,25 @@ class TakeArgs(TypedDict):
     count: int
 
 
+class FileDeleteKeys(TypedDict):
+    meta: str
+    index: str
+    used: str
+    chunks: Sequence[str]
+
+
+class FileDeleteArgs(TypedDict):
+    file_id: str
+
+
+class FileUnlockKeys(TypedDict):
+    lock: str
+
+
+class FileUnlockArgs(TypedDict):
+    token: str
+
+
 RECORD = Script("record", RecordKeys, RecordArgs)
 CLAIM = Script("claim", ClaimKeys, ClaimArgs)
 PROGRESS = Script("progress", ProgressKeys, ProgressArgs)
@@ -400,6 +419,8 @@ SWEEP = Script("sweep", SweepKeys, SweepArgs)
 QUEUED = Script("queued", QueuedKeys, QueuedArgs)
 GCRA = Script("gcra", GcraKeys, GcraArgs)
 TAKE = Script("take", TakeKeys, TakeArgs)
+FILE_DELETE = Script("file_delete", FileDeleteKeys, FileDeleteArgs)
+FILE_UNLOCK = Script("file_unlock", FileUnlockKeys, FileUnlockArgs)
 
 #: Every script, by file name.
 SCRIPTS: Mapping[str, Script[Any, Any]] = {
@@ -418,5 +439,7 @@ SCRIPTS: Mapping[str, Script[Any, Any]] = {
         QUEUED,
         GCRA,
         TAKE,
+        FILE_DELETE,
+        FILE_UNLOCK,
     )
 }

@@ -27,6 +27,7 @@ from herald.core.batch import Batches
 from herald.core.observe import Observer
 from herald.core.pipeline import Pipeline
 from herald.core.sweeper import Publish, Sweeper
+from herald.files.library import Library, library_from_settings
 from herald.store.connection import build_store, redis_client, resolve_urls
 from herald.store.ratelimit import DEFAULT_RATE_LIMITS, ChannelRates, RateLimiter
 from herald.store.records import JobRecords
@@ -46,6 +47,7 @@ class WorkerContext:
     batches: Batches
     limiter: RateLimiter
     sweeper: Sweeper
+    library: Library
 
     @classmethod
     def build(
@@ -55,14 +57,17 @@ class WorkerContext:
         (no connection is made yet); :class:`ConfigError` says what is unusable."""
         check_timezone(settings)
         channels = load_channels(settings.channels_file)
-        adapters = build_adapters(channels, settings)
+        library = library_from_settings(settings, max_connections=settings.worker_concurrency + 4)
+        adapters = build_adapters(channels, settings, library)
         snippets = load_snippets(settings.snippets_file)
         # A connection for each slot and each fan-out thread at most (calls made at once
         # share round trips, so far fewer are open in practice).
         connections = settings.worker_concurrency + settings.batch_concurrency + 4
         store = build_store(settings, max_connections=connections)
         limiter = RateLimiter(store.redis, rate_limits(settings))
-        pipeline = Pipeline(settings, channels, adapters, store, snippets, limiter, observer)
+        pipeline = Pipeline(
+            settings, channels, adapters, store, snippets, limiter, observer, library=library
+        )
         fanout = ThreadPoolExecutor(settings.batch_concurrency, thread_name_prefix="herald-batch")
         batches = Batches(pipeline, fanout, batch_max=settings.batch_max)
         broker = resolve_urls(settings).broker
@@ -74,7 +79,7 @@ class WorkerContext:
             redis_broker=redis_broker,
             broker=redis_client(broker, max_connections=2) if redis_broker else None,
         )
-        return cls(settings, store, pipeline, batches, limiter, sweeper)
+        return cls(settings, store, pipeline, batches, limiter, sweeper, library)
 
     def close(self) -> None:
         """Stop the sweeper and release the HTTP clients and Redis connections."""
@@ -85,6 +90,7 @@ class WorkerContext:
         for adapter in self.pipeline.adapters.values():
             adapter.close()
         self.store.redis.close()
+        self.library.close()
 
 
 def publisher(app: Celery) -> Publish:

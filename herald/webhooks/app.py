@@ -33,6 +33,8 @@ from herald.config import (
 )
 from herald.contract.errors import MalformedWebhook, WebhookRefused, WebhookTooLarge
 from herald.contract.names import WEBHOOK_PATH
+from herald.files.library import Library, library_from_settings
+from herald.webhooks.files import FileServer
 from herald.webhooks.model import Call
 from herald.webhooks.parse import READERS, parse
 from herald.webhooks.record import Recorder
@@ -132,9 +134,19 @@ class Intake:
 
 
 def create_app(
-    settings: Settings, channels: Mapping[str, ChannelConfig], client: redis.Redis
+    settings: Settings,
+    channels: Mapping[str, ChannelConfig],
+    client: redis.Redis,
+    library: Library | None = None,
 ) -> Starlette:
-    """The webhook server's app over ``channels``, recording on ``client``."""
+    """The webhook server's app over ``channels``, recording on ``client``, and serving
+    signed links of the file library (``/files/<id>``; the settings' library by default)."""
     intake = Intake(settings, channels, Recorder(client, settings))
+    files = FileServer(library or library_from_settings(settings, max_connections=16))
     path = WEBHOOK_PATH.replace("{channel_id}", "{channel_id:str}")
-    return Starlette(routes=[Route(path, intake.handle, methods=["GET", "POST"])])
+    return Starlette(
+        routes=[
+            Route(path, intake.handle, methods=["GET", "POST"]),
+            Route("/files/{file_id:str}", files.handle, methods=["GET", "HEAD"]),
+        ]
+    )

@@ -10,7 +10,7 @@ messages name the file, never its URL (signed URLs carry tokens).
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -18,6 +18,8 @@ from herald.adapters.deadline import Deadline
 from herald.adapters.fetch import Fetcher, Network, TooLarge
 from herald.contract.errors import InvalidContent
 from herald.contract.job import Attachment
+from herald.files.library import Library
+from herald.files.store import FileInfo
 
 #: The largest attachment an email may carry, in bytes.
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -45,6 +47,8 @@ def filename_of(attachment: Attachment, index: int) -> str:
     """The attachment's file name: given, else the URL's last path segment, else numbered."""
     if attachment.filename:
         return attachment.filename
+    if attachment.url is None:
+        return f"attachment-{index + 1}"  # a library file's name is filled in before
     segment = unquote(urlsplit(attachment.url).path.rsplit("/", 1)[-1])
     return segment or f"attachment-{index + 1}"
 
@@ -55,31 +59,55 @@ def fetch_attachments(
     what: str,
     allow_networks: Sequence[Network] = (),
     deadline_s: float | None = None,
+    library: Library | None = None,
+    files: Mapping[str, FileInfo] | None = None,
 ) -> list[File]:
     """Download an email's attachments, in order, within the size caps and ``deadline_s``
     seconds for all of them (None: :data:`DEFAULT_DEADLINE_S`, never unbounded).
 
     ``allow_networks`` are fetched from although not public (the setting
     ``fetch_allow_networks``). The fetcher makes its own connections, each to an address it
-    checked (a pooled client would reuse connections by host name, unchecked).
+    checked (a pooled client would reuse connections by host name, unchecked). A library
+    file (``file_id``) is not fetched: its bytes come from ``library``, with the content
+    type detected when it was added (``files``, the pipeline's descriptions).
     """
     fetcher = Fetcher(allow_networks=tuple(allow_networks))
     deadline = Deadline(DEFAULT_DEADLINE_S if deadline_s is None else deadline_s)
-    files: list[File] = []
+    found: list[File] = []
     total = 0
     for index, item in enumerate(attachments):
         name = filename_of(item, index)
         # Never read past what the email can still carry: at most the total cap in memory.
         limit = min(MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_BYTES - total)
+        if item.file_id is not None:
+            found.append(_library_file(item.file_id, name, what, library, files or {}, limit))
+            total += len(found[-1].data)
+            continue
         try:
             got = fetcher.get(
-                item.url, label=f"attachment {name}", what=what, limit=limit, deadline=deadline
+                item.link, label=f"attachment {name}", what=what, limit=limit, deadline=deadline
             )
         except TooLarge:
             raise _too_large(name, what, per_file=limit == MAX_ATTACHMENT_BYTES) from None
         total += len(got.data)
-        files.append(File(name, content_type_of(name, got.content_type), got.data))
-    return files
+        found.append(File(name, content_type_of(name, got.content_type), got.data))
+    return found
+
+
+def _library_file(
+    file_id: str,
+    name: str,
+    what: str,
+    library: Library | None,
+    files: Mapping[str, FileInfo],
+    limit: int,
+) -> File:
+    info = files.get(file_id)
+    if library is None or info is None:
+        raise InvalidContent(f"{what}: attachment {name}: no file library here")
+    if info.size > limit:
+        raise _too_large(name, what, per_file=limit == MAX_ATTACHMENT_BYTES)
+    return File(name, info.content_type, library.read(file_id))
 
 
 def _too_large(name: str, what: str, *, per_file: bool) -> InvalidContent:

@@ -48,6 +48,7 @@ class SendGridAdapter(Adapter[SendGridChannel, Email | JsonBody]):
     """Sends emails (and default texts and media, as email) through SendGrid."""
 
     channel_type = ChannelType.SENDGRID
+    takes_files = True
     config_type = SendGridChannel
     #: The whole request body must stay under this many bytes (SendGrid: 30 MB).
     message_max: ClassVar[int] = 30_000_000
@@ -108,6 +109,8 @@ class SendGridAdapter(Adapter[SendGridChannel, Email | JsonBody]):
                 what="sendgrid",
                 allow_networks=self.fetch_allow_networks,
                 deadline_s=self.deadline_s,
+                library=self.library,
+                files=out.files,
             )
             body = self.body(part.payload, files)
         else:

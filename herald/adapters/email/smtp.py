@@ -109,6 +109,7 @@ class SmtpAdapter(Adapter[SmtpChannel, Email]):
     """Sends emails (and default texts and media, as email) through an SMTP server."""
 
     channel_type = ChannelType.EMAIL_SMTP
+    takes_files = True
     config_type = SmtpChannel
     connect_timeout_s: ClassVar[float] = 10.0
     #: Per SMTP command (DATA included).
@@ -150,6 +151,8 @@ class SmtpAdapter(Adapter[SmtpChannel, Email]):
             what="email_smtp",
             allow_networks=self.fetch_allow_networks,
             deadline_s=self.deadline_s,
+            library=self.library,
+            files=out.files,
         )
         asyncio.run(self._session(email.recipient, mime(email, files), deadline))
         return [email.message_id]

@@ -9,6 +9,8 @@ error (100/2018109) reports them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from httpx import Response
 
 from herald.adapters.meta.graph import graph_url
@@ -28,7 +30,23 @@ class InstagramAdapter(SendApiAdapter[InstagramChannel]):
 
     def setup(self, channel: InstagramChannel) -> None:
         self._url = graph_url(channel.base_url, channel.page_id, "messages")
+        self._upload_url = graph_url(channel.base_url, channel.page_id, "message_attachments")
         self._token = channel.access_token
+
+    @property
+    def account(self) -> str:
+        return self.channel.page_id
+
+    def _upload_post(self, *, data: dict[str, str], files: dict[str, Any]) -> Response:
+        headers = {"authorization": f"Bearer {self._token.get_secret_value()}"}
+        return self.http.request(
+            "POST",
+            self._upload_url,
+            what=f"{self.name} attachment upload",
+            headers=headers,
+            data=data,
+            files=files,
+        )
 
     def _post(self, body: bytes) -> Response:
         headers = {

@@ -32,6 +32,8 @@ from herald.contract.errors import (
     WindowClosed,
 )
 from herald.contract.job import CustomPayload, MediaMessage, MessengerTemplate, TextMessage
+from herald.files.store import FileInfo
+from herald.files.uploads import Uploaded
 
 #: Graph code, or (code, subcode), -> Herald error (docs/channels/messenger.md#errors);
 #: an unknown code follows the status rule of :mod:`herald.adapters.answers`.
@@ -44,6 +46,9 @@ ERRORS = table(
     (ProviderUnavailable, [1200, 2]),
 )
 
+
+#: How long an attachment_id is reused: Meta expires them after 90 days; a week less.
+ATTACHMENT_TTL_S = 83 * 24 * 3600
 
 #: The channel of a Send API adapter: Messenger's or Instagram's.
 SendApiChannel = TypeVar("SendApiChannel", bound=ChannelBase)
@@ -62,6 +67,7 @@ class SendApiAdapter(Adapter[SendApiChannel, JsonBody]):
     #: Message tags this channel accepts (each sent as messaging_type MESSAGE_TAG).
     tags: ClassVar[frozenset[str]]
     template_types: ClassVar[frozenset[str]]
+    takes_files = True
     quick_replies_max: ClassVar[int] = 13
     quick_reply_title_max: ClassVar[int] = 20
     quick_reply_payload_max: ClassVar[int] = 1000
@@ -83,14 +89,24 @@ class SendApiAdapter(Adapter[SendApiChannel, JsonBody]):
             return [Part(0, JsonBody({**head, "message": self._text(msg)}))]
         if isinstance(msg, MediaMessage):
             head = self._head(out.recipient, msg.message_tag)
-            messages: list[dict[str, Any]] = []
+            messages: list[tuple[dict[str, Any], str | None]] = []
             for item in msg.attachments:
-                payload = {"url": item.url, "is_reusable": True}
-                messages.append({"attachment": {"type": self.media[item.kind], "payload": payload}})
+                # A library file goes by its attachment_id, filled in at send time.
+                payload: dict[str, Any] = (
+                    {"url": item.url, "is_reusable": True}
+                    if item.file_id is None
+                    else {"attachment_id": ""}
+                )
+                attachment = {"type": self.media[item.sort], "payload": payload}
+                messages.append(({"attachment": attachment}, item.file_id))
                 if item.caption is not None:
                     caption = f"{self.name} caption (sent as a text)"
-                    messages.append({"text": check_length(item.caption, self.text_max, caption)})
-            return [Part(i, JsonBody({**head, "message": m})) for i, m in enumerate(messages)]
+                    text = check_length(item.caption, self.text_max, caption)
+                    messages.append(({"text": text}, None))
+            return [
+                Part(i, JsonBody({**head, "message": m}, file=file))
+                for i, (m, file) in enumerate(messages)
+            ]
         if isinstance(msg, MessengerTemplate):
             head = self._head(out.recipient, msg.message_tag)
             attachment = {"type": "template", "payload": self._template(msg.payload)}
@@ -151,16 +167,54 @@ class SendApiAdapter(Adapter[SendApiChannel, JsonBody]):
             raise InvalidContent(f"{self.name} {what} are {count}; allowed 1 to {most}")
 
     def send_part(self, out: Outbound, part: Part[JsonBody]) -> list[str]:
-        response = self._post(json_bytes(part.payload.body))
+        doc = part.payload.body
+        if part.payload.file is not None:
+            doc = self._with_attachment_id(doc, out.files[part.payload.file])
+        response = self._post(json_bytes(doc))
         if response.is_success:
             found = json_object(response).get("message_id")
             if found:
                 return [str(found)]
         raise classify(read(response), ERRORS, self.name, mask=self.mask)
 
+    def _with_attachment_id(self, doc: dict[str, Any], info: FileInfo) -> dict[str, Any]:
+        """``doc`` with the attachment_id of library file ``info``, uploaded once per
+        account and attachment type."""
+        attachment = doc["message"]["attachment"]
+        scope = f"{self.name}:{self.account}:{attachment['type']}"
+        found, _ = self.files.uploads.once(
+            scope, info.id, lambda: self._upload(info, attachment["type"])
+        )
+        payload = {"attachment_id": found}
+        message = {**doc["message"], "attachment": {**attachment, "payload": payload}}
+        return {**doc, "message": message}
+
+    def _upload(self, info: FileInfo, kind: str) -> Uploaded[None]:
+        """The Attachment Upload API (``message_attachments``, multipart ``message`` and
+        ``filedata``): the file, once, as reusable; its attachment_id."""
+        what = f"{self.name} attachment upload"
+        message = {"attachment": {"type": kind, "payload": {"is_reusable": True}}}
+        response = self._upload_post(
+            data={"message": json_bytes(message).decode()},
+            files={"filedata": (info.name, self.files.read(info.id), info.content_type)},
+        )
+        found = json_object(response).get("attachment_id") if response.is_success else None
+        if not found:
+            raise classify(read(response), ERRORS, what, mask=self.mask)
+        return Uploaded(str(found), ATTACHMENT_TTL_S, None)
+
+    @property
+    @abstractmethod
+    def account(self) -> str:
+        """The Page or account the channel sends as (attachment ids are its own)."""
+
     @abstractmethod
     def _post(self, body: bytes) -> Response:
         """POST one Send API body, authenticated as this channel requires."""
+
+    @abstractmethod
+    def _upload_post(self, *, data: dict[str, str], files: dict[str, Any]) -> Response:
+        """POST one multipart upload to ``message_attachments``, authenticated."""
 
 
 class MessengerAdapter(SendApiAdapter[MessengerChannel]):
@@ -177,7 +231,22 @@ class MessengerAdapter(SendApiAdapter[MessengerChannel]):
 
     def setup(self, channel: MessengerChannel) -> None:
         self._url = graph_url(channel.base_url, "me", "messages")
+        self._upload_url = graph_url(channel.base_url, "me", "message_attachments")
         self._token = channel.page_access_token
+
+    @property
+    def account(self) -> str:
+        return self.channel.page_id
+
+    def _upload_post(self, *, data: dict[str, str], files: dict[str, Any]) -> Response:
+        return self.http.request(
+            "POST",
+            self._upload_url,
+            what=f"{self.name} attachment upload",
+            params={"access_token": self._token.get_secret_value()},
+            data=data,
+            files=files,
+        )
 
     def _post(self, body: bytes) -> Response:
         return self.http.request(

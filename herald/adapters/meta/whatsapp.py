@@ -38,6 +38,8 @@ from herald.contract.job import (
     TextMessage,
     WhatsAppTemplate,
 )
+from herald.files.store import FileInfo
+from herald.files.uploads import Uploaded
 
 WHAT = "whatsapp"
 
@@ -56,6 +58,9 @@ ERRORS = table(
     (ProviderUnavailable, [1, 2, 131000, 131016, 131057, 133004]),
 )
 
+#: How long an uploaded media id is reused: WhatsApp keeps media 30 days; a day less.
+MEDIA_TTL_S = 29 * 24 * 3600
+
 _PHONE = re.compile(r"^\+?[\d\s().-]+$")
 
 
@@ -72,6 +77,7 @@ class WhatsAppAdapter(Adapter[WhatsAppChannel, JsonBody]):
 
     channel_type = ChannelType.WHATSAPP
     config_type = WhatsAppChannel
+    takes_files = True
     text_max: ClassVar[int] = 4096
     caption_max: ClassVar[int] = 1024
     interactive_body_max: ClassVar[int] = 1024
@@ -93,7 +99,32 @@ class WhatsAppAdapter(Adapter[WhatsAppChannel, JsonBody]):
 
     def setup(self, channel: WhatsAppChannel) -> None:
         self._url = graph_url(channel.base_url, channel.phone_number_id, "messages")
+        self._media_url = graph_url(channel.base_url, channel.phone_number_id, "media")
         self._token = channel.access_token
+        #: Media ids are per business number: uploads are shared by its channels.
+        self._scope = f"whatsapp:{channel.phone_number_id}"
+
+    def _with_media_id(self, doc: dict[str, Any], info: FileInfo) -> dict[str, Any]:
+        """``doc`` with the media id of library file ``info``, uploaded once per number."""
+        media_id, _ = self.files.uploads.once(self._scope, info.id, lambda: self._upload(info))
+        kind = doc["type"]
+        return {**doc, kind: {**doc[kind], "id": media_id}}
+
+    def _upload(self, info: FileInfo) -> Uploaded[None]:
+        """``POST /{phone_number_id}/media`` (multipart): the file, once; its media id."""
+        what = f"{WHAT} media upload"
+        response = self.http.request(
+            "POST",
+            self._media_url,
+            what=what,
+            headers={"authorization": f"Bearer {self._token.get_secret_value()}"},
+            data={"messaging_product": "whatsapp", "type": info.content_type},
+            files={"file": (info.name, self.files.read(info.id), info.content_type)},
+        )
+        found = json_object(response).get("id") if response.is_success else None
+        if not found:
+            raise classify(read(response), ERRORS, what, mask=self.mask)
+        return Uploaded(str(found), MEDIA_TTL_S, None)
 
     def plan(self, out: Outbound) -> list[Part[JsonBody]]:
         msg = out.message
@@ -106,7 +137,7 @@ class WhatsAppAdapter(Adapter[WhatsAppChannel, JsonBody]):
             return [Part(0, JsonBody({**base, **self._text(msg)}))]
         if isinstance(msg, MediaMessage):
             return [
-                Part(index, JsonBody({**base, **self._attachment(item)}))
+                Part(index, JsonBody({**base, **self._attachment(item)}, file=item.file_id))
                 for index, item in enumerate(msg.attachments)
             ]
         if isinstance(msg, WhatsAppTemplate):
@@ -154,8 +185,9 @@ class WhatsAppAdapter(Adapter[WhatsAppChannel, JsonBody]):
         ]
 
     def _attachment(self, item: Attachment) -> dict[str, Any]:
-        kind = self.media[item.kind]
-        media: dict[str, Any] = {"link": item.url}
+        kind = self.media[item.sort]
+        # A library file goes by the media id of its upload, filled in at send time.
+        media: dict[str, Any] = {"link": item.url} if item.file_id is None else {"id": ""}
         if item.caption is not None:
             if kind == "audio":
                 raise InvalidContent("whatsapp audio cannot carry a caption; remove it")
@@ -180,7 +212,10 @@ class WhatsAppAdapter(Adapter[WhatsAppChannel, JsonBody]):
             "authorization": f"Bearer {self._token.get_secret_value()}",
             "content-type": "application/json",
         }
-        body = json_bytes(part.payload.body)
+        doc = part.payload.body
+        if part.payload.file is not None:
+            doc = self._with_media_id(doc, out.files[part.payload.file])
+        body = json_bytes(doc)
         response = self.http.request("POST", self._url, what=WHAT, content=body, headers=headers)
         if response.is_success:
             found = _message_id(json_object(response))

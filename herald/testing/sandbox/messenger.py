@@ -81,12 +81,23 @@ def _text_problem(message: dict[str, Any], facts: _Facts) -> str | None:
     return None
 
 
-def _attachment_problem(attachment: Any, facts: _Facts) -> str | None:
+def _attachment_id_problem(
+    box: Sandbox, attachment_id: str, facts: _Facts, kind: str
+) -> str | None:
+    """Why a saved asset cannot be sent: one this account never uploaded, or another type."""
+    if box.recall(f"{facts.provider}:attachment:{attachment_id}") != kind:
+        return f"param message[attachment][payload][attachment_id] {attachment_id} is no {kind}"
+    return None
+
+
+def _attachment_problem(box: Sandbox, attachment: Any, facts: _Facts) -> str | None:
     kind = attachment.get("type") if isinstance(attachment, dict) else None
     payload = attachment.get("payload") if isinstance(attachment, dict) else None
     if kind not in _ATTACHMENTS or not isinstance(payload, dict):
         return f"param message[attachment][type] must be one of {', '.join(sorted(_ATTACHMENTS))}"
     if kind != "template":
+        if payload.get("attachment_id"):
+            return _attachment_id_problem(box, str(payload["attachment_id"]), facts, kind)
         return None if payload.get("url") else "param message[attachment][payload][url] required"
     template = payload.get("template_type")
     if template not in facts.templates:
@@ -101,7 +112,7 @@ def _attachment_problem(attachment: Any, facts: _Facts) -> str | None:
     return None
 
 
-def _problem(doc: Any, facts: _Facts) -> str | None:
+def _problem(box: Sandbox, doc: Any, facts: _Facts) -> str | None:
     """Why Meta would refuse this body (code 100), or None."""
     if not isinstance(doc, dict):
         return "the body must be a JSON object"
@@ -113,14 +124,14 @@ def _problem(doc: Any, facts: _Facts) -> str | None:
         return "param message must hold text or attachment, not both"
     if "text" in message:
         return _text_problem(message, facts)
-    return _attachment_problem(message["attachment"], facts)
+    return _attachment_problem(box, message["attachment"], facts)
 
 
 def _send(box: Sandbox, req: Incoming, facts: _Facts) -> Answer:
     if req.method != "POST":
         return graph_error(400, 100, "Unsupported get request.")
     doc = req.json()
-    problem = _problem(doc, facts)
+    problem = _problem(box, doc, facts)
     if problem:
         return graph_error(400, 100, problem)
     recipient = str(doc["recipient"]["id"])

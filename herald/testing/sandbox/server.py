@@ -377,6 +377,11 @@ class Sandbox:
             self._memory[key] = make()
             return self._memory[key], False
 
+    def recall(self, key: str) -> str | None:
+        """The value remembered under ``key`` (by :meth:`once`), or None."""
+        with self._lock:
+            return self._memory.get(key)
+
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         """Route one request to its provider, record it, and return the answer."""
         bare = path.split("?", 1)[0]

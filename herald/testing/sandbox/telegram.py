@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import time
 from typing import Any
 
 from herald.testing.sandbox.credentials import DEFAULT_TELEGRAM_TOKEN
+from herald.testing.sandbox.multipart import form, is_multipart
 from herald.testing.sandbox.server import FLOOD_RETRY_AFTER, Answer, Incoming, Sandbox, route
 
 #: Where the Telegram chat ``"migrated"`` moved to.
@@ -72,6 +74,25 @@ def _tg_check(method: str, params: dict[str, Any]) -> str | None:
     return None
 
 
+def _params(req: Incoming) -> tuple[dict[str, Any], set[str]]:
+    """The call's parameters (JSON, or a multipart form whose files are uploads) and the
+    names of the parameters that are uploaded files."""
+    if not is_multipart(req.headers):
+        doc = req.json()
+        return (doc if isinstance(doc, dict) else {}), set()
+    fields = form(req.headers, req.body)
+    params: dict[str, Any] = {}
+    for name, part in fields.items():
+        if part.filename is not None:
+            params[name] = f"attach://{part.filename}" if part.data else ""
+            continue
+        try:
+            params[name] = json.loads(part.text) if name == "reply_markup" else part.text
+        except ValueError:
+            params[name] = part.text
+    return params, {n for n, p in fields.items() if p.filename is not None and p.data}
+
+
 def _bot_id(token: str) -> int:
     head = token.split(":", 1)[0]
     return int(head) if head.isdigit() else 0
@@ -94,8 +115,7 @@ def telegram(box: Sandbox, req: Incoming) -> Answer:
     method = req.match["method"]
     if method != "sendMessage" and method not in _TELEGRAM_MEDIA:
         return _tg_error(404, "Not Found")
-    params = req.json()
-    params = params if isinstance(params, dict) else {}
+    params, uploaded = _params(req)
     problem = _tg_check(method, params)
     if problem:
         return _tg_error(400, f"Bad Request: {problem}")
@@ -111,7 +131,19 @@ def telegram(box: Sandbox, req: Incoming) -> Answer:
     if method == "sendMessage":
         result["text"] = params["text"]
     else:
-        file = {"file_id": f"sandbox-{result['message_id']}", "file_unique_id": "sandbox"}
+        field = _TELEGRAM_MEDIA[method]
+        if field in uploaded:  # a new file: it gets an id of its own, reusable later
+            number = box.next_id("telegram_upload")
+            file_id = f"sandbox-upload-{number}"
+            box.once(f"telegram:file:{file_id}", lambda: field)
+        else:
+            file_id = str(params[field])
+            if (
+                file_id.startswith("sandbox-upload-")
+                and box.recall(f"telegram:file:{file_id}") != field
+            ):
+                return _tg_error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        file = {"file_id": file_id, "file_unique_id": f"u{file_id}"}
         result[_TELEGRAM_MEDIA[method]] = [file] if method == "sendPhoto" else file
         if params.get("caption"):
             result["caption"] = params["caption"]
