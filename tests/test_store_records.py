@@ -356,3 +356,38 @@ def test_the_outcome_stream_is_trimmed_by_age_as_events_are_added(
     assert rclient.xlen(store.events_stream) < 200
     [(_, newest)] = rclient.xrevrange(store.events_stream, count=1)
     assert newest["job_id"] == job
+
+
+def test_fleets_of_other_queues_on_one_redis_each_sweep_their_own(
+    store: JobRecords, rclient: redis.Redis[Any]
+) -> None:
+    from herald.core.sweeper import Sweeper
+
+    # Given two fleets on one Redis, each with a retry now due on its own queue,
+    store.sweeper_key = f"herald:sweeper:ts-{uuid.uuid4().hex[:8]}"  # not the suite's
+    queues = [f"ts-q-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+    published: list[tuple[str, str]] = []
+    sweepers = [
+        Sweeper(store, lambda job, _j, q, _e: published.append((job, q)), queues=[q],
+                redis_broker=True, interval_s=0.05)
+        for q in queues
+    ]  # fmt: skip
+    jobs = []
+    for queue in queues:
+        job = job_id()
+        store.claim(job, "tok", now=NOW, contact_id="ts-c", payload=json.dumps({}), queue=queue)
+        store.schedule_retry(job, "tok", attempts=1, parts={}, after_s=0, queue=queue)
+        jobs.append((job, queue))
+    # when both sweep (the first one started holds the fleet's in-flight lock),
+    for sweeper in sweepers:
+        sweeper.start()
+    try:
+        deadline = time.monotonic() + 10
+        while sorted(set(published)) != sorted(jobs):
+            assert time.monotonic() < deadline, f"published {published}, wanted {jobs}"
+            time.sleep(0.05)
+    finally:
+        for sweeper in sweepers:
+            sweeper.stop()
+    # each queue's retry was published by its own fleet's sweeper.
+    assert rclient.get(store.sweeper_key) is None

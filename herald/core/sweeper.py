@@ -54,7 +54,8 @@ Publish = Callable[[str, dict[str, Any], str, datetime | None], None]
 
 
 class Sweeper:
-    """Publishes due retries and lost jobs again, while it holds the fleet's sweeper lock."""
+    """Publishes due retries and lost jobs again, for each queue whose sweeper lock it
+    holds (one sweeper per queue across the fleet)."""
 
     def __init__(
         self,
@@ -80,11 +81,23 @@ class Sweeper:
     def run_once(self) -> int:
         """One sweep (lock or not): dead consumers' in-flight messages back on their queues,
         then every queue's due jobs; how many jobs were published."""
+        self._recover()
+        return sum(self._sweep(queue) for queue in self.queues)
+
+    def _locked_sweep(self) -> None:
+        """One sweep of what this worker holds the locks of: the fleet's (in-flight lists),
+        and each of its queues' (another fleet on the same Redis sweeps its own queues)."""
+        if self.records.hold_sweeper(self.owner, LOCK_TTL_S):
+            self._recover()
+        for queue in self.queues:
+            if self.records.hold_sweeper(self.owner, LOCK_TTL_S, queue=queue):
+                self._sweep(queue)
+
+    def _recover(self) -> None:
         if self.broker is not None:
             moved = inflight.recover(self.broker)
             if moved:
                 log.warning("put %d message(s) of dead consumers back on their queues", moved)
-        return sum(self._sweep(queue) for queue in self.queues)
 
     def _sweep(self, queue: str) -> int:
         due = self.records.sweep(
@@ -120,11 +133,11 @@ class Sweeper:
         def loop() -> None:
             while not self._stop.wait(self.interval_s):
                 try:
-                    if self.records.hold_sweeper(self.owner, LOCK_TTL_S):
-                        self.run_once()
+                    self._locked_sweep()
                 except Exception:  # an outage or a bug must not kill the thread
                     log.exception("sweep failed; trying again")
-            self.records.release_sweeper(self.owner)
+            for queue in ("", *self.queues):
+                self.records.release_sweeper(self.owner, queue=queue)
 
         self._thread = threading.Thread(target=loop, name="herald-sweeper", daemon=True)
         self._thread.start()

@@ -448,20 +448,27 @@ class JobRecords:
                 ids.add(job["job_id"])
         return ids
 
-    def hold_sweeper(self, owner: str, ttl_s: float) -> bool:
-        """Take or keep the sweeper's lock for ``owner``; False while another holds it."""
+    def hold_sweeper(self, owner: str, ttl_s: float, *, queue: str = "") -> bool:
+        """Take or keep a sweeper's lock for ``owner``: the fleet's (dead consumers'
+        in-flight lists), or that of one ``queue`` (fleets of other queues on the same
+        Redis sweep their own); False while another holds it."""
+        key = self._sweeper_key(queue)
         ttl_ms = int(ttl_s * 1000)
-        if self.redis.set(self.sweeper_key, owner, nx=True, px=ttl_ms):
+        if self.redis.set(key, owner, nx=True, px=ttl_ms):
             return True
-        if text(self.redis.get(self.sweeper_key) or "") == owner:
-            self.redis.pexpire(self.sweeper_key, ttl_ms)
+        if text(self.redis.get(key) or "") == owner:
+            self.redis.pexpire(key, ttl_ms)
             return True
         return False
 
-    def release_sweeper(self, owner: str) -> None:
-        """Let go of the sweeper's lock, if ``owner`` holds it."""
-        if text(self.redis.get(self.sweeper_key) or "") == owner:
-            self.redis.delete(self.sweeper_key)
+    def release_sweeper(self, owner: str, *, queue: str = "") -> None:
+        """Let go of a sweeper's lock, if ``owner`` holds it."""
+        key = self._sweeper_key(queue)
+        if text(self.redis.get(key) or "") == owner:
+            self.redis.delete(key)
+
+    def _sweeper_key(self, queue: str) -> str:
+        return f"{self.sweeper_key}:{queue}" if queue else self.sweeper_key
 
     # -- counters, dead letters, interactions ---------------------------------------------
 

@@ -76,6 +76,12 @@ class Lifecycle:
             # Each pool child counts in files here; the main process serves their sum. Set
             # before prometheus_client is first imported (it chooses its storage then).
             os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="herald-"))
+            # prometheus_client may be imported already (Flower's Celery command plugin
+            # imports it when the celery command starts): choose its storage again, before
+            # Herald's metrics are made.
+            from prometheus_client import values
+
+            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         self._build()
         context = self.slot.get()
         # The main process runs the sweeper (docs/delivery.md#the-sweeper), whatever the pool.
