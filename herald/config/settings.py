@@ -117,7 +117,8 @@ class Settings(BaseSettings):
     rate_limits: dict[str, dict[str, str | None]] = Field(default_factory=dict)
     #: Embedded Redis data folder, used when no broker is set.
     data_dir: Path = Field(default_factory=default_data_dir)
-    worker_pool: Literal["threads", "prefork", "gevent", "eventlet", "solo"] = "threads"
+    #: The pools Herald documents and tests (tests/test_worker_pools.py); eventlet is not one.
+    worker_pool: Literal["threads", "prefork", "gevent", "solo"] = "threads"
     worker_concurrency: int = Field(default=100, ge=1)
     #: The queues a worker consumes, in the order it takes from them (single jobs first);
     #: unset: the queue, then the bulk queue. Comma-separated in the environment.
