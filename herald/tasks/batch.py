@@ -10,7 +10,7 @@ from herald.contract.errors import InvalidJob
 from herald.contract.names import BATCH_TASK
 from herald.tasks.base import ContextSlot, HeraldTask, call_argument, call_as_given
 from herald.tasks.context import WorkerContext
-from herald.tasks.send import Call, ConfigWait, end_when_expired, run_or_requeue
+from herald.tasks.send import SENDING, Call, ConfigWait, end_when_expired, run_or_requeue
 
 
 def register_send_batch(app: Celery, slot: ContextSlot) -> None:
@@ -18,17 +18,7 @@ def register_send_batch(app: Celery, slot: ContextSlot) -> None:
     whose Celery ``expires`` passes before it runs."""
     config_wait = ConfigWait()
 
-    @app.task(  # type: ignore[untyped-decorator]
-        name=BATCH_TASK,
-        base=HeraldTask,
-        slot=slot,
-        shared=False,
-        bind=True,
-        acks_late=True,
-        reject_on_worker_lost=True,
-        ignore_result=True,
-        max_retries=None,
-    )
+    @app.task(name=BATCH_TASK, slot=slot, **SENDING)  # type: ignore[untyped-decorator]
     def send_batch(self: HeraldTask, *args: Any, **kwargs: Any) -> None:
         """Send each job of the batch as if it had come alone (docs/contract.md#batches)."""
         batches = self.context.batches

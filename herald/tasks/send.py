@@ -83,6 +83,20 @@ class ConfigWait:
         return Reject(str(exc), requeue=True)
 
 
+#: How Celery runs a task that sends: acked once it ran (a worker that dies mid-send leaves
+#: the message to come back, and the jobs' records make the copy harmless), no result, no
+#: Celery retries (retries wait in the job records).
+SENDING: dict[str, Any] = {
+    "base": HeraldTask,
+    "shared": False,
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+    "max_retries": None,
+}
+
+
 def run_or_requeue(run: Callable[[], object], config_wait: ConfigWait) -> None:
     """Run a task body; a configuration error waits, then the message goes back, and so
     does it when Redis (state and broker) stayed unreachable: rather than ack it. If even
@@ -129,17 +143,7 @@ def register_send_message(app: Celery, slot: ContextSlot) -> None:
     ``expires`` passes before it runs (Celery drops such a message without running it)."""
     config_wait = ConfigWait()
 
-    @app.task(  # type: ignore[untyped-decorator]
-        name=SEND_TASK,
-        base=HeraldTask,
-        slot=slot,
-        shared=False,
-        bind=True,
-        acks_late=True,
-        reject_on_worker_lost=True,
-        ignore_result=True,
-        max_retries=None,
-    )
+    @app.task(name=SEND_TASK, slot=slot, **SENDING)  # type: ignore[untyped-decorator]
     def send_message(self: HeraldTask, *args: Any, **kwargs: Any) -> None:
         """Send one message; exactly one outcome event per job_id. A retry is scheduled in
         the job's record (the sweeper publishes it when due): this message is acked."""
