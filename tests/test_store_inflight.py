@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
+import pytest
+import redis
+
 from herald.store import inflight
+from herald.store.inflight import queue_of
 from herald.store.keys import INFLIGHT_SET, alive_key, inflight_key
 
 
@@ -36,3 +41,16 @@ def test_a_dead_consumers_messages_go_back_first_in_line_and_a_live_ones_stay(
 def test_the_queue_of_a_list_is_read_from_its_key() -> None:
     assert inflight.queue_of(inflight_key("herald.bulk", "abc")) == "herald.bulk"
     assert inflight.queue_of(inflight_key("herald-test-1", "x")) == "herald-test-1"
+
+
+@pytest.mark.usefixtures("worker")
+def test_a_consumer_of_two_queues_keeps_both_its_in_flight_lists_alive(
+    rclient: redis.Redis[Any], settings: Any
+) -> None:
+    # The suite's worker consumes the single jobs' queue and the bulk queue: each of its
+    # in-flight lists has a live heartbeat, or the sweeper would take it for a dead one's.
+    time.sleep(2)  # a few takes: each renews what has lapsed
+    live = {
+        queue_of(key) for key in rclient.smembers(INFLIGHT_SET) if rclient.exists(alive_key(key))
+    }
+    assert {settings.queue, settings.bulk} <= live

@@ -104,12 +104,13 @@ class Channel(kombu_redis.Channel):
     #: The message being delivered and its in-flight list, for QoS.append to drop it.
     _taken: tuple[str, Any] | None = None
     _owner: str | None = None
-    _alive_at = 0.0
     _dropped = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
         self._herald_lists: set[str] = set()
+        #: When each in-flight list's heartbeat was last renewed (one per consumed queue).
+        self._alive_at: dict[str, float] = {}
 
     def _brpop_start(self, timeout: float | None = None) -> None:
         queues = self._ordered(self.active_queues)
@@ -247,9 +248,9 @@ class Channel(kombu_redis.Channel):
 
     def _keep_alive(self, inflight: str) -> None:
         now = time.monotonic()
-        if now - self._alive_at > ALIVE_S / 6:
+        if now - self._alive_at.get(inflight, 0.0) > ALIVE_S / 6:
             self.client.set(alive_key(inflight), "1", ex=ALIVE_S)
-            self._alive_at = now
+            self._alive_at[inflight] = now
 
     def _get(self, queue: str, timeout: Any = None) -> dict[str, Any]:
         # kombu's Channel._get (RPOP, for polling consumers), skipping refused messages.
