@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 import redis
+from celery import Celery
 
-from herald.contract.names import SEND_TASK
+from herald.config import Settings
+from herald.contract.names import BATCH_TASK, SEND_TASK
+from herald.producer import Producer
 from herald.store.keys import STATS_KEY
 from herald.testing.processes import RedisServer, WorkerProcess
 from herald.testing.sandbox import Sandbox
@@ -59,12 +62,12 @@ def spawn(workers: list[WorkerProcess], env: dict[str, str], tmp_path: Path) -> 
     return worker
 
 
-def enqueue(url: str, queue: str, job: dict[str, Any]) -> None:
-    from celery import Celery
-
+def enqueue(url: str, queue: str, job: Any, *, task: str = SEND_TASK) -> None:
+    """Publish ``job`` by task name (a batch's jobs with ``task=BATCH_TASK``)."""
     producer = Celery("producer", broker=url, set_as_current=False)
     try:
-        producer.send_task(SEND_TASK, kwargs={"job": job}, queue=queue)
+        arg = "jobs" if task == BATCH_TASK else "job"
+        producer.send_task(task, kwargs={arg: job}, queue=queue)
     finally:
         producer.close()
 
@@ -257,11 +260,7 @@ def test_on_rabbitmq_a_backlog_older_than_the_margin_is_never_republished(
     tmp_path: Path,
     settings: Any,
 ) -> None:
-    from celery import Celery
-
-    from herald.config import Settings
     from herald.core.sweeper import Sweeper
-    from herald.producer import Producer
     from herald.store.connection import build_store
 
     queue = f"herald-rabbit-{uuid.uuid4().hex[:8]}"
@@ -314,15 +313,9 @@ def test_a_worker_killed_mid_batch_loses_no_job_and_duplicates_no_event(
     workers: list[WorkerProcess],
     tmp_path: Path,
 ) -> None:
-    from celery import Celery
-
-    from herald.contract.names import BATCH_TASK
-
     queues = [settings.queue, settings.bulk]
     jobs = [chat_job()[1] for _ in range(60)]
-    producer = Celery("producer", broker=own_redis.url, set_as_current=False)
-    producer.send_task(BATCH_TASK, kwargs={"jobs": jobs}, queue=settings.bulk)
-    producer.close()
+    enqueue(own_redis.url, settings.bulk, jobs, task=BATCH_TASK)
     outcomes = own_outcomes(own_redis, settings)
     sandbox.delay(0.3)
     try:
@@ -359,16 +352,10 @@ def test_a_single_job_goes_before_a_broadcast_queued_ahead_of_it(
     workers: list[WorkerProcess],
     tmp_path: Path,
 ) -> None:
-    from celery import Celery
-
-    from herald.producer import Producer
-
     # Given a broadcast of 10,000 jobs on the bulk queue, then one single job,
     broadcast = [chat_job()[1] for _ in range(10_000)]
     client = redis.Redis.from_url(own_redis.url)
     app = Celery("producer", broker=own_redis.url, set_as_current=False)
-    from herald.config import Settings
-
     own = Settings(broker_url=own_redis.url, redis_url=own_redis.url)
     with Producer(app, own) as producer:
         producer.enqueue_many(broadcast, batch_size=100)
