@@ -89,8 +89,9 @@ class Batches:
     ) -> Finished:
         """End a call that carries no batch with one ``invalid_job`` event (entry
         ``job_id`` ``""``) and a dead-letter entry."""
-        kept = raw if not isinstance(raw, dict) else [raw]  # not a job: never one's event
-        finished = self.pipeline.refuse(kept, error, task_id=task_id, queue=queue, task=BATCH_TASK)
+        finished = self.pipeline.refuse(
+            raw, error, task_id=task_id, queue=queue, task=BATCH_TASK, not_a_job=True
+        )
         log.warning("batch %s refused: %s", task_id, error.message)
         return finished
 

@@ -172,14 +172,20 @@ class Pipeline:
         queue: str | None = None,
         received_at: datetime | None = None,
         task: str = SEND_TASK,
+        not_a_job: bool = False,
     ) -> Finished:
-        """End a payload that is not a valid job with ``invalid_job``; a payload that is not
-        even an object is also kept in the dead-letter stream (as a call of ``task``)."""
+        """End a payload that is not a valid job with ``invalid_job``. One that is not even a
+        job (not an object, or ``not_a_job``: a call of ``task`` that carries none) is known
+        by the task id alone and kept in the dead-letter stream."""
+        not_a_job = not_a_job or not isinstance(raw, dict)
         ref = JobRef.of_refused(
-            raw, task_id, enqueued_at=utc_stamp(received_at), queue=queue or self.settings.queue
+            None if not_a_job else raw,
+            task_id,
+            enqueued_at=utc_stamp(received_at),
+            queue=queue or self.settings.queue,
         )
         event = self.outcomes.record(ref, token=uuid.uuid4().hex, error=error)
-        if event is not None and not isinstance(raw, dict):
+        if event is not None and not_a_job:
             self.store.dead_letter(task, raw, error.message)
         return Finished(event)
 
