@@ -44,7 +44,7 @@ class Coalescer(Generic[T, R]):
         self._lock = threading.Lock()
         self._waiting: list[_Slot[T, R]] = []
         self._running = False
-        #: Round trips made, and calls carried (for the benchmark's figures).
+        #: Round trips made and calls carried so far: how well calls are shared.
         self.trips = 0
         self.calls = 0
 
