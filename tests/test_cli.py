@@ -106,13 +106,7 @@ def test_worker_refuses_to_start_on_an_invalid_channels_file(
     path.write_text('[channels.tg]\ntype = "telegram"\nbot_token = "${HERALD_TEST_NOT_SET}"\n')
     env = {**os.environ, **herald_env, "HERALD_CHANNELS_FILE": str(path)}
     env.pop("HERALD_TEST_NOT_SET", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "herald.cli", "worker", "--loglevel=WARNING"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = herald_worker_exit(env)
     assert result.returncode != 0
     assert "HERALD_TEST_NOT_SET" in result.stderr + result.stdout
 
@@ -122,15 +116,22 @@ def test_worker_refuses_to_start_on_a_channels_file_named_but_missing(
 ) -> None:
     missing = tmp_path / "chanels.toml"  # a typo
     env = {**os.environ, **herald_env, "HERALD_CHANNELS_FILE": str(missing)}
-    result = subprocess.run(
-        [sys.executable, "-m", "herald.cli", "worker", "--loglevel=WARNING"],
+    # Two processes: the first that refuses stops the other, with its exit code.
+    result = herald_worker_exit(env, "--processes=2")
+    assert result.returncode == 1
+    assert str(missing) in result.stderr + result.stdout
+    assert "exited with 1 at start; stopping the others" in result.stderr
+
+
+def herald_worker_exit(env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
+    """``herald worker`` run to its exit (it should refuse to start)."""
+    return subprocess.run(
+        [sys.executable, "-m", "herald.cli", "worker", "--loglevel=WARNING", *flags],
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=90,
     )
-    assert result.returncode != 0
-    assert str(missing) in result.stderr + result.stdout
 
 
 @pytest.mark.usefixtures("worker")

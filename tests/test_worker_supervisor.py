@@ -1,5 +1,6 @@
 """``herald worker`` runs one process per core (or ``--processes``), says what it chose,
-replaces a process that dies, passes Celery's own flags on, and stops them all on SIGTERM."""
+replaces a process that dies, passes Celery's own flags on, and stops them all on SIGTERM
+(and when one refuses its configuration: tests/test_cli.py)."""
 
 from __future__ import annotations
 
@@ -102,20 +103,3 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid and fields[0] != "Z":
             found.append(int(entry.name))
     return sorted(found)
-
-
-def test_herald_worker_stops_when_its_processes_refuse_their_configuration(
-    herald_env: dict[str, str], tmp_path: Path
-) -> None:
-    env = {**os.environ, **herald_env, "HERALD_CHANNELS_FILE": str(tmp_path / "missing.toml")}
-    result = subprocess.run(
-        [sys.executable, "-m", "herald.cli", "worker", "--processes=2"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    assert result.returncode == 1
-    assert "missing.toml, which does not exist" in result.stderr
-    assert "exited with 1 at start; stopping the others" in result.stderr
