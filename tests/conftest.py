@@ -342,18 +342,17 @@ def make_job(channels: list[dict[str, Any]] | None = None, **extra: Any) -> dict
 
 def sandbox_requests(sandbox: Sandbox, provider: str, **match: Any) -> list[dict[str, Any]]:
     """JSON bodies the sandbox received from ``provider`` whose fields match ``match``
-    (uploads, multipart bodies, are not among them)."""
-    bodies = [
-        r.json()
-        for r in sandbox.requests
-        if r.provider == provider and not _is_multipart(r.headers)
-    ]
-    return [b for b in bodies if all(_dig(b, k) == v for k, v in match.items())]
+    (uploads, multipart bodies, and bodies cut short by a killed worker are not sends)."""
+    bodies = [_json_object(r.body) for r in sandbox.requests if r.provider == provider]
+    return [b for b in bodies if b is not None and all(_dig(b, k) == v for k, v in match.items())]
 
 
-def _is_multipart(headers: dict[str, str]) -> bool:
-    kind = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    return kind.lower().startswith("multipart/")
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        found = json.loads(body)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _dig(body: dict[str, Any], dotted: str) -> Any:
